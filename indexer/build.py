@@ -1,0 +1,141 @@
+"""From source files to a published index version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from corpus.cleaning import clean
+from corpus.documents import Document, load_documents
+from corpus.passages import ChunkSettings, Passage, make_passages
+from indexer import model, store
+from indexer.keyword import build_keyword_index
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    version_dir: Path
+    documents: int
+    passages: int
+    sentences: int
+    seconds: float
+    skipped: bool = False
+
+
+def sources_fingerprint(documents: list[Document], chunking: ChunkSettings) -> dict[str, str]:
+    return {d.doc_id: d.sha256 for d in documents} | {
+        "__chunking__": hashlib.sha256(json.dumps(chunking.as_dict(), sort_keys=True).encode()).hexdigest()
+    }
+
+
+def is_current(index_dir: Path, documents: list[Document], chunking: ChunkSettings) -> bool:
+    """True when the live index was built from exactly these documents with these settings and is intact."""
+    try:
+        version = store.current_version(index_dir)
+        if version is None:
+            return False
+        manifest = store.verify(version, model.MODEL_NAME, model.DIMENSION)
+    except store.BadIndexError:
+        return False
+    return manifest.get("fingerprint") == sources_fingerprint(documents, chunking)
+
+
+def build_index(
+    sources: list[Path],
+    index_dir: Path,
+    chunking: ChunkSettings = ChunkSettings(),
+    progress: Progress = lambda _msg: None,
+    show_bars: bool = False,
+    only_if_stale: bool = False,
+) -> BuildReport:
+    began = time.perf_counter()
+    documents = load_documents(sources)
+    if not documents:
+        raise ValueError("no documents found in " + ", ".join(map(str, sources)))
+    if only_if_stale and is_current(index_dir, documents, chunking):
+        version = store.current_version(index_dir)
+        assert version is not None
+        manifest = store.read_manifest(version)
+        return BuildReport(version, len(documents), manifest["counts"]["passages"],
+                           manifest["counts"]["sentences"], time.perf_counter() - began, skipped=True)
+    progress(f"read {len(documents)} documents")
+
+    count = model.token_counter()
+    cleaned = [clean(d) for d in documents]
+    passages: list[Passage] = []
+    for c in cleaned:
+        passages.extend(make_passages(c, count, chunking))
+    if not passages:
+        raise ValueError("the sources hold no indexable text")
+    doc_number = {d.doc_id: i for i, d in enumerate(documents)}
+
+    # One row per distinct prose sentence; passages point at their sentences by row number.
+    sentence_rows: dict[tuple[int, int, int], int] = {}
+    passage_sentences: list[list[int]] = []
+    for p in passages:
+        rows = []
+        for s, e in p.sentences:
+            key = (doc_number[p.doc_id], s, e)
+            rows.append(sentence_rows.setdefault(key, len(sentence_rows)))
+        passage_sentences.append(rows)
+    sentence_table = np.array(list(sentence_rows), dtype=np.int64).reshape(-1, 3)
+    progress(f"cut {len(passages)} passages, {len(sentence_table)} sentences")
+
+    def write(folder: Path) -> dict:
+        progress("embedding passages")
+        passage_vectors = model.embed([p.embed_text for p in passages], progress=show_bars)
+        progress("embedding sentences")
+        titles = [cleaned[d].title or documents[d].doc_id for d in sentence_table[:, 0]]
+        sentence_texts = [
+            f"{t}: " + " ".join(cleaned[d].visible(s, e).split()) for t, (d, s, e) in zip(titles, sentence_table, strict=True)
+        ]
+        sentence_vectors = model.embed(sentence_texts, progress=show_bars)
+
+        index = faiss.IndexFlatIP(model.DIMENSION)
+        index.add(passage_vectors)
+        faiss.write_index(index, str(folder / "dense.faiss"))
+        np.save(folder / "sentence_vectors.npy", sentence_vectors)
+        np.save(folder / "sentences.npy", sentence_table)
+        progress("building keyword index")
+        build_keyword_index([p.embed_text for p in passages], folder / "bm25")
+        progress("exporting the query encoder")
+        from indexer.onnx_export import export_onnx
+
+        export_onnx(model.model_path(), folder / "encoder")
+
+        with (folder / "documents.jsonl").open("w", encoding="utf-8") as f:
+            for d, c in zip(documents, cleaned, strict=True):
+                f.write(json.dumps({
+                    "doc_id": d.doc_id, "title": c.title or d.doc_id, "published": c.published, "url": d.url,
+                    "kind": d.kind, "sha256": d.sha256, "text": d.text,
+                }, ensure_ascii=False) + "\n")
+        with (folder / "passages.jsonl").open("w", encoding="utf-8") as f:
+            for p, rows in zip(passages, passage_sentences, strict=True):
+                f.write(json.dumps({
+                    "doc_id": p.doc_id, "start": p.start, "end": p.end, "section": p.section, "sentences": rows,
+                }, ensure_ascii=False) + "\n")
+        return {
+            "model": {
+                "name": model.MODEL_NAME, "dimension": model.DIMENSION,
+                "max_seq_length": model.MAX_SEQ_LENGTH, "normalized": True, "similarity": "cosine (inner product)",
+            },
+            "dense_index": {"type": "flat", "metric": "inner_product"},
+            "keyword_index": {"library": "bm25s", "stemmer": "english", "stopwords": "en"},
+            "chunking": chunking.as_dict(),
+            "sources": {d.doc_id: d.sha256 for d in documents},
+            "fingerprint": sources_fingerprint(documents, chunking),
+            "counts": {"documents": len(documents), "passages": len(passages), "sentences": len(sentence_table)},
+        }
+
+    version = store.publish(index_dir, write)
+    progress(f"published {version}")
+    return BuildReport(version, len(documents), len(passages), len(sentence_table), time.perf_counter() - began)

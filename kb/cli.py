@@ -1,0 +1,160 @@
+"""The ``kb`` command: build an index, serve it, search it, measure it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from kb.config import get_settings
+
+EPILOG = """Configuration comes from KB_* environment variables (see docs/OPERATIONS.md); flags override them.
+Examples:
+  kb index                       index seeds/ into the default index folder
+  kb index notes/ corpus.jsonl   index other sources
+  kb serve --port 8000           serve the index over HTTP
+  kb search "what is RICE?" -k 3
+  kb eval questions.jsonl --sources seeds
+"""
+
+
+def _say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _fail(msg: str, code: int = 2) -> int:
+    print(f"kb: error: {msg}", file=sys.stderr)
+    return code
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from corpus.documents import SourceError
+    from indexer.build import build_index
+
+    sources = [Path(s) for s in args.sources] or [get_settings().sources]
+    try:
+        report = build_index(sources, args.index_dir, progress=_say, show_bars=sys.stderr.isatty(),
+                             only_if_stale=args.if_stale)
+    except KeyboardInterrupt:
+        return _fail("interrupted; the previous index (if any) is untouched", 130)
+    except (SourceError, ValueError) as exc:
+        return _fail(str(exc))
+    if report.skipped:
+        _say(f"index is up to date ({report.passages} passages from {report.documents} documents)")
+    else:
+        _say(f"indexed {report.documents} documents: {report.passages} passages, {report.sentences} sentences "
+             f"in {report.seconds:.1f}s -> {report.version_dir}")
+    return 0
+
+
+def _searcher(index_dir: Path):
+    from indexer.store import BadIndexError
+    from service.search import load_searcher
+
+    try:
+        return load_searcher(index_dir, threads=get_settings().threads or None)
+    except BadIndexError as exc:
+        raise SystemExit(_fail(f"cannot use index: {exc}")) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import create_app
+
+    searcher = _searcher(args.index_dir)
+    app = create_app(searcher)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=get_settings().log_level, access_log=False)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from service.search import QueryError
+
+    searcher = _searcher(args.index_dir)
+    try:
+        hits = searcher.search(args.question, k=args.k, mode=args.mode)
+    except QueryError as exc:
+        return _fail(str(exc))
+    if not hits:
+        print("No passage in the sources answers this question.")
+        return 0
+    for h in hits:
+        print(f"{h.rank}. [{h.score:.3f}] {h.title} — {h.doc_id} [{h.start}:{h.end}]")
+        if h.section:
+            print(f"   section: {h.section}")
+        print("   " + " ".join(h.text.split()))
+        print(f"   highlight: \"{' '.join(h.highlight.text.split())}\"\n")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from kb.evaluation import evaluate, format_report, load_questions
+
+    searcher = _searcher(args.index_dir)
+    questions = load_questions(args.questions)
+    texts = {d.doc_id: d.text for d in searcher.documents}
+    report = evaluate(questions, lambda q, k: searcher.search(q, k=k, mode=args.mode, rerank=not args.no_rerank),
+                      texts, k=args.k)
+    print(json.dumps(report) if args.json else format_report(report))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="kb", description="Citation-grade search over a knowledge base.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_index(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--index-dir", type=Path, default=settings.index_dir,
+                       help=f"index folder (default: $KB_INDEX_DIR or {settings.index_dir})")
+
+    p = sub.add_parser("index", help="build the index from source files and folders",
+                       description="Read .txt, .md, .html and .jsonl sources, clean them, cut passages, embed "
+                                   "them and publish a new index version atomically (Ctrl-C keeps the old one).")
+    p.add_argument("sources", nargs="*", help="files or folders (default: $KB_SOURCES or seeds/)")
+    with_index(p)
+    p.add_argument("--if-stale", action="store_true", help="do nothing if the index already matches the sources")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("serve", help="serve the index over HTTP (FastAPI; API docs at /docs)",
+                       description="Load and verify the index, then answer /search, /documents, /healthz, /readyz.")
+    with_index(p)
+    p.add_argument("--host", default=settings.host, help=f"address to bind (default {settings.host})")
+    p.add_argument("--port", type=int, default=settings.port, help=f"port (default {settings.port})")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("search", help="print the ranked passages for a question",
+                       description="Search the index from the terminal; prints passages with their offsets.")
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    p.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
+    with_index(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("eval", help="hit@1, recall@5, MRR@10 and rejection on labelled questions",
+                       description="Compute the metrics of shared/eval/score.py in-process for a question file "
+                                   "(one JSON object a line: id, question, relevant: [{source, quote}]).")
+    p.add_argument("questions", type=Path)
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
+    p.add_argument("--no-rerank", action="store_true", help="keep the fused order (for comparison)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    with_index(p)
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""All configuration in one place: environment variables prefixed ``KB_``, read once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"KB_{name}", default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings; every field maps to ``KB_<FIELD NAME IN CAPITALS>``."""
+
+    index_dir: Path = field(default_factory=lambda: Path(_env("INDEX_DIR", str(PROJECT_ROOT / "index"))))
+    sources: Path = field(default_factory=lambda: Path(_env("SOURCES", str(PROJECT_ROOT / "seeds"))))
+    host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
+    port: int = field(default_factory=lambda: int(_env("PORT", "8000")))
+    # Threads for ONNX Runtime on the query path; 0 lets the encoder choose.
+    threads: int = field(default_factory=lambda: int(_env("THREADS", "0")))
+    # Micro-batching: how long the first query of a batch waits for company, and the largest batch.
+    batch_wait_ms: float = field(default_factory=lambda: float(_env("BATCH_WAIT_MS", "2")))
+    max_batch: int = field(default_factory=lambda: int(_env("MAX_BATCH", "64")))
+    max_query_chars: int = field(default_factory=lambda: int(_env("MAX_QUERY_CHARS", "1000")))
+    log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "info"))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,82 @@
+"""Request and response models: the OpenAPI page at /docs is the contract."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Mode = Literal["hybrid", "dense", "keyword"]
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(min_length=1, description="the question, in plain words")
+    k: int = Field(10, ge=1, le=100, description="how many passages at most")
+    mode: Mode = Field("hybrid", description="hybrid (default), dense only, or keyword (BM25) only")
+    doc_ids: list[str] | None = Field(None, max_length=1000, description="search only these documents")
+    min_score: float | None = Field(
+        None, ge=0.0, le=1.0, description="'no answer' threshold on the best sentence's similarity"
+    )
+
+
+class Span(BaseModel):
+    start: int = Field(description="offset of the first character in the document text")
+    end: int = Field(description="offset after the last character; text == document[start:end]")
+    text: str
+
+
+class SearchResult(BaseModel):
+    rank: int
+    score: float = Field(description="relevance, higher is better (comparable within one response)")
+    doc_id: str
+    title: str
+    section: str | None = Field(description="heading the passage sits under, if any")
+    start: int
+    end: int
+    text: str = Field(description="verbatim: exactly the document text [start:end]")
+    highlight: Span = Field(description="the sentence or two that best answer the question")
+    context_before: Span | None = Field(description="the sentence before the passage")
+    context_after: Span | None = Field(description="the sentence after the passage")
+
+
+class SearchResponse(BaseModel):
+    query: str
+    mode: Mode
+    results: list[SearchResult] = Field(description="best first; empty when the sources do not answer the query")
+    message: str | None = Field(None, description="why the list is empty, when it is")
+    took_ms: float
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    title: str
+    published: str | None
+    url: str | None
+    length: int = Field(description="characters of text")
+    passages: int
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary]
+
+
+class DocumentFull(DocumentSummary):
+    sha256: str
+    text: str = Field(description="the full text that offsets point into")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    ready: bool
+    index_version: str | None = None
+    passages: int | None = None
+    detail: str | None = None
+
+
+class ErrorBody(BaseModel):
+    detail: str | list = Field(description="what was wrong with the request")
