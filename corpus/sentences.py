@@ -14,6 +14,7 @@ _ABBREVIATIONS = frozenset(
 _END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 # What may start the next sentence: an upper-case letter, a digit, an opening quote or bracket, a bullet.
 _NEXT_START = re.compile(r"\s+[\"'“‘(\[•\-–—*]?[A-Z0-9À-Ý]")
+_LIST_MARKER = re.compile(r"\s*(?:\d{1,3}|[a-zA-Z]|[ivxIVX]{1,4})[.)]$")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 
 
@@ -40,6 +41,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
                 continue
             if not _NEXT_START.match(text, end.end(), stop):
                 continue
+            if _LIST_MARKER.match(text, cut, end.end()):
+                continue  # "3. Working with teams": the number opens the item, it is not a sentence
             spans.append((cut, end.end()))
             cut = end.end()
         spans.append((cut, stop))

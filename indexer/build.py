@@ -94,10 +94,9 @@ def build_index(
         progress("embedding passages")
         passage_vectors = model.embed([p.embed_text for p in passages], progress=show_bars)
         progress("embedding sentences")
-        titles = [cleaned[d].title or documents[d].doc_id for d in sentence_table[:, 0]]
-        sentence_texts = [
-            f"{t}: " + " ".join(cleaned[d].visible(s, e).split()) for t, (d, s, e) in zip(titles, sentence_table, strict=True)
-        ]
+        # Sentences are embedded alone: the reranker asks "does this sentence answer the question?";
+        # document context already counts through the passage score (measured: docs/RETRIEVAL.md).
+        sentence_texts = [" ".join(cleaned[d].visible(s, e).split()) for d, s, e in sentence_table]
         sentence_vectors = model.embed(sentence_texts, progress=show_bars)
 
         index = faiss.IndexFlatIP(model.DIMENSION)

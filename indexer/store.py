@@ -114,7 +114,8 @@ def publish(index_dir: Path, write: Callable[[Path], dict]) -> Path:
         manifest["format_version"] = FORMAT_VERSION
         manifest["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         _write_json_atomic(staging / MANIFEST, manifest)
-        name = f"v-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{hashlib.sha256(json.dumps(manifest['files'], sort_keys=True).encode()).hexdigest()[:8]}"
+        digest = hashlib.sha256(json.dumps(manifest["files"], sort_keys=True).encode()).hexdigest()[:8]
+        name = f"v-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{digest}"
         final = index_dir / name
         if final.exists():
             shutil.rmtree(final)

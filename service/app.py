@@ -33,6 +33,14 @@ def _result(hit: Hit) -> schemas.SearchResult:
     )
 
 
+def get_searcher(request: Request) -> Searcher:
+    """The loaded index (shared state, swapped as a whole when the index is reloaded)."""
+    return request.app.state.searcher
+
+
+SearcherDep = Annotated[Searcher, Depends(get_searcher)]
+
+
 def create_app(searcher: Searcher) -> FastAPI:
     settings = get_settings()
 
@@ -52,11 +60,6 @@ def create_app(searcher: Searcher) -> FastAPI:
     )
     app.state.searcher = searcher
     app.state.ready = False
-
-    def get_searcher(request: Request) -> Searcher:
-        return request.app.state.searcher
-
-    SearcherDep = Annotated[Searcher, Depends(get_searcher)]
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import bisect
 import json
 import re
-import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +36,8 @@ class SearchParams:
     candidates: int = 40  # depth of each list before fusion
     rrf_k: float = 60.0
     rerank_depth: int = 30  # fused candidates that are reranked
-    w_sentence: float = 0.5  # rerank: best sentence cosine
-    w_passage: float = 0.5  # rerank: passage cosine
+    w_sentence: float = 0.7  # rerank: best sentence cosine
+    w_passage: float = 0.3  # rerank: passage cosine
     w_keyword: float = 0.1  # rerank: BM25 score / best BM25 score among candidates
     min_score: float = 0.35  # "no answer" below this best-sentence cosine
     highlight_max_sentences: int = 2

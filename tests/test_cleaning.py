@@ -28,7 +28,8 @@ def indexed_text(c) -> str:
 
 
 def test_titles_are_the_headlines(cleaned):
-    assert cleaned["000_84296d58a3fcb7b3.txt"].title == "Everything You Need to Know About Product Management Leadership"
+    title = cleaned["000_84296d58a3fcb7b3.txt"].title
+    assert title == "Everything You Need to Know About Product Management Leadership"
     assert cleaned["001_e28bdbd0f2a78354.txt"].title == "The Importance of Product Leadership in Driving Success"
     assert cleaned["004_39652e173a875e87.txt"].title == "Product Management vs Product Leadership"
     for c in cleaned.values():
@@ -77,8 +78,10 @@ def test_blocks_point_into_unchanged_text(cleaned):
 
 
 def test_headings_are_found(cleaned):
-    headings = {c.doc.text[b.start:b.end] for b in cleaned["002_2f4c244069263bdf.txt"].blocks if b.kind == "heading"}
+    c = cleaned["002_2f4c244069263bdf.txt"]
+    headings = {c.doc.text[b.start:b.end] for b in c.blocks if b.kind == "heading"}
     assert {"Balancing three pillars", "Embrace agile methodologies", "Conclusion"} <= headings
-    kinds = {c.doc.text[b.start:b.end]: b.kind for b in cleaned["001_e28bdbd0f2a78354.txt"].blocks}
+    c = cleaned["001_e28bdbd0f2a78354.txt"]
+    kinds = {c.doc.text[b.start:b.end]: b.kind for b in c.blocks}
     assert kinds["3. Budget Management"] == "heading"
     assert kinds["• Diana Kimball"] == "item"  # a list of names is not a heading
