@@ -45,3 +45,11 @@ class KeywordIndex:
         if not terms:
             return np.zeros(self.retriever.scores["num_docs"], dtype=np.float32)
         return np.asarray(self.retriever.get_scores(terms), dtype=np.float32)
+
+    def coverage(self, query: str, passage: int) -> float:
+        """Share of the query's distinct known terms that occur in one passage (0 when none is known)."""
+        terms = set(self.query_terms(query))
+        if not terms:
+            return 0.0
+        found = sum(self.retriever.get_scores([t])[passage] > 0 for t in terms)
+        return found / len(terms)

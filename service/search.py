@@ -39,7 +39,9 @@ class SearchParams:
     w_sentence: float = 0.7  # rerank: best sentence cosine
     w_passage: float = 0.3  # rerank: passage cosine
     w_keyword: float = 0.1  # rerank: BM25 score / best BM25 score among candidates
-    min_score: float = 0.35  # "no answer" below this best-sentence cosine
+    min_score: float = 0.35  # "no answer" below this best-sentence cosine...
+    keyword_floor: float = 0.15  # ...unless a short query's terms all occur in a passage this close
+    keyword_query_words: int = 4
     highlight_max_sentences: int = 2
     duplicate_overlap: float = 0.5  # a hit sharing this share of its sentences with a better one is dropped
 
@@ -204,22 +206,42 @@ class Searcher:
             scored.append((score, i, best_sentence, passage_cos, kw, sent_cos))
         scored.sort(key=lambda t: -t[0])
 
-        # "No answer": nothing in the sources is close enough to the question at the sentence level.
-        if not scored or max(t[2] for t in scored) < threshold:
+        if not scored or not self._answerable(query, scored, keyword_scores, threshold, params):
             return []
 
         hits: list[Hit] = []
-        seen: set[str] = set()
+        seen: set[str] = set()  # sentences already shown
+        quoted: set[str] = set()  # sentences already offered as the answer
+        shown_sets: list[set[str]] = []  # each shown hit's sentences
         for score, i, best_sentence, passage_cos, kw, sent_cos in scored:
             keys = [self.sentence_keys[r] for r in self.p_sentences[i]]
-            if keys and sum(key in seen for key in keys) >= params.duplicate_overlap * len(keys):
+            # A near-duplicate repeats what a better hit already shows, or offers the same answer again.
+            overlap = params.duplicate_overlap
+            if keys and (sum(key in seen for key in keys) >= overlap * len(keys)
+                         or keys[int(np.argmax(sent_cos))] in quoted
+                         or any(len(shown & set(keys)) >= overlap * len(shown) for shown in shown_sets)):
                 continue
             seen.update(keys)
+            shown_sets.append(set(keys))
+            if keys:
+                quoted.add(keys[int(np.argmax(sent_cos))])
             hits.append(self._hit(len(hits) + 1, score if rerank else passage_cos, i, sent_cos, params,
                                   {"sentence": best_sentence, "passage": passage_cos, "keyword": kw}))
             if len(hits) == k:
                 break
         return hits
+
+    def _answerable(self, query: str, scored: list, keyword_scores: np.ndarray, threshold: float,
+                    params: SearchParams) -> bool:
+        """The "no answer" rule: some sentence is close enough to the question, or every known term of a
+        short keyword query ("RICE", "Nadella") occurs in one passage that is not unrelated."""
+        best_sentence = max(t[2] for t in scored)
+        if best_sentence >= threshold:
+            return True
+        if best_sentence < params.keyword_floor or len(query.split()) > params.keyword_query_words:
+            return False
+        best_kw = int(np.argmax(keyword_scores))
+        return keyword_scores[best_kw] > 0 and self.keyword.coverage(query, best_kw) == 1.0
 
     def _dense_scores(self, qv: np.ndarray, n: int) -> np.ndarray:
         scores, ids = self.dense.search(qv.reshape(1, -1).astype(np.float32), n)

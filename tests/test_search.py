@@ -1,0 +1,96 @@
+"""Retrieval as plain functions (no server): verbatim highlights and context, duplicates, no-answer, filters."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb.evaluation import load_questions
+from service.search import QueryError
+from tests.conftest import EVAL_QUESTIONS
+
+QUESTIONS = [
+    "What is product leadership?", "Is a product manager just a backlog administrator?",
+    "How many years ahead should a product leader plan?", "What does RICE help with?",
+    "Who are some inspirational product leaders?", "What is the job of a product management leader?",
+]
+if EVAL_QUESTIONS.exists():
+    QUESTIONS += [q["question"] for q in load_questions(EVAL_QUESTIONS)]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])
+def test_every_returned_range_is_verbatim(searcher, seed_texts, mode):
+    for question in QUESTIONS:
+        for hit in searcher.search(question, k=10, mode=mode):
+            source = seed_texts[hit.doc_id]
+            assert source[hit.start:hit.end] == hit.text
+            assert source[hit.highlight.start:hit.highlight.end] == hit.highlight.text
+            assert hit.start <= hit.highlight.start < hit.highlight.end <= hit.end
+            if hit.context_before:
+                assert source[hit.context_before.start:hit.context_before.end] == hit.context_before.text
+                assert hit.context_before.end <= hit.start
+            if hit.context_after:
+                assert source[hit.context_after.start:hit.context_after.end] == hit.context_after.text
+                assert hit.context_after.start >= hit.end
+
+
+def test_highlight_is_the_answering_sentence(searcher):
+    hit = searcher.search("Which agile methodologies support product leadership?", k=1)[0]
+    assert "Scrum, Kanban, or SAFe" in hit.highlight.text
+    assert len(hit.highlight.text) < len(hit.text)
+
+
+def test_repeated_sentences_come_back_once(searcher):
+    # 002 repeats its summary bullets in its body: the same sentence must not fill two results.
+    hits = searcher.search("Is a product manager just a coordinator of tasks or backlog administrator?", k=10)
+    highlights = [" ".join(h.highlight.text.lstrip("- ").split()) for h in hits]
+    assert len(highlights) == len(set(highlights))
+    about_backlog = [h for h in hits if "backlog administrator" in h.text]
+    assert len(about_backlog) == 1
+
+
+def test_results_never_overlap_heavily(searcher):
+    for question in QUESTIONS[:10]:
+        hits = searcher.search(question, k=10)
+        for i, a in enumerate(hits):
+            for b in hits[i + 1:]:
+                if a.doc_id == b.doc_id:
+                    overlap = min(a.end, b.end) - max(a.start, b.start)
+                    assert overlap < 0.5 * min(a.end - a.start, b.end - b.start)
+
+
+@pytest.mark.parametrize("question", [
+    "How do I bake sourdough bread at home?", "What is the capital city of Australia?",
+    "How do I configure a Kubernetes ingress controller?", "What's the weather in Paris tomorrow?",
+])
+def test_unanswerable_questions_get_nothing(searcher, question):
+    assert searcher.search(question, k=10) == []
+
+
+def test_threshold_is_a_parameter(searcher):
+    assert searcher.search("What is the capital city of Australia?", k=3, min_score=0.0)
+    assert searcher.search("What does a product leader do all day at work?", k=3, min_score=0.99) == []
+
+
+def test_doc_filter(searcher):
+    hits = searcher.search("product leadership", k=10, doc_ids=["001_e28bdbd0f2a78354.txt"])
+    assert hits and all(h.doc_id == "001_e28bdbd0f2a78354.txt" for h in hits)
+    with pytest.raises(QueryError):
+        searcher.search("product leadership", doc_ids=["nope.txt"])
+
+
+def test_rare_words_are_found(searcher):
+    # keyword evidence: acronyms and names that an embedding alone blurs
+    assert "RICE" in searcher.search("RICE", k=3)[0].text
+    assert "Nadella" in searcher.search("Nadella", k=3)[0].text
+
+
+def test_serve_path_embeddings_equal_the_indexers(searcher):
+    import numpy as np
+
+    from indexer.model import embed
+
+    texts = ["What is RICE?", "How do product leaders deal with burnout?", "word " * 400, "é ü 中文 🙂 عربى",
+             "", "Product leadership typically comes before product management in the product build journey.",
+             "NPS", "a" * 3000, "Line one.\nLine two.\tTabbed."]
+    cosine = (embed(texts) * searcher.encode(texts)).sum(axis=1)
+    assert np.all(cosine >= 0.99999), cosine
