@@ -16,6 +16,7 @@ from corpus.cleaning import clean
 from corpus.documents import Document, load_documents
 from corpus.passages import ChunkSettings, Passage, make_passages
 from indexer import model, store
+from indexer.dense import describe, make_dense_index
 from indexer.keyword import build_keyword_index
 
 Progress = Callable[[str], None]
@@ -99,8 +100,7 @@ def build_index(
         sentence_texts = [" ".join(cleaned[d].visible(s, e).split()) for d, s, e in sentence_table]
         sentence_vectors = model.embed(sentence_texts, progress=show_bars)
 
-        index = faiss.IndexFlatIP(model.DIMENSION)
-        index.add(passage_vectors)
+        index = make_dense_index(passage_vectors)
         faiss.write_index(index, str(folder / "dense.faiss"))
         np.save(folder / "sentence_vectors.npy", sentence_vectors)
         np.save(folder / "sentences.npy", sentence_table)
@@ -127,7 +127,7 @@ def build_index(
                 "name": model.MODEL_NAME, "dimension": model.DIMENSION,
                 "max_seq_length": model.MAX_SEQ_LENGTH, "normalized": True, "similarity": "cosine (inner product)",
             },
-            "dense_index": {"type": "flat", "metric": "inner_product"},
+            "dense_index": describe(index),
             "keyword_index": {"library": "bm25s", "stemmer": "english", "stopwords": "en"},
             "chunking": chunking.as_dict(),
             "sources": {d.doc_id: d.sha256 for d in documents},

@@ -174,14 +174,15 @@ class Searcher:
 
         qv = self.encode([query])[0] if query_vector is None else query_vector
         n = self.passage_count
-        dense_scores = self._dense_scores(qv, n)
+        depth = min(params.candidates, n)
         keyword_scores = self.keyword.scores(query) if mode != "dense" else np.zeros(n, dtype=np.float32)
         if mask is not None:
-            dense_scores = np.where(mask, dense_scores, -np.inf)
             keyword_scores = np.where(mask, keyword_scores, 0.0)
-
-        depth = min(params.candidates, n)
-        dense_rank = _top(dense_scores, depth)
+            allowed = np.flatnonzero(mask)
+            allowed_scores = self.passage_vectors(allowed) @ qv
+            dense_rank = [int(allowed[j]) for j in _top(allowed_scores, depth)]
+        else:
+            dense_rank = self._dense_top(qv, depth) if mode != "keyword" else []
         keyword_rank = [i for i in _top(keyword_scores, depth) if keyword_scores[i] > 0]
         if mode == "dense":
             fused = list(dense_rank)
@@ -192,17 +193,18 @@ class Searcher:
 
         candidates = fused[: max(params.rerank_depth, k)] if rerank else fused
         best_kw = max((keyword_scores[i] for i in candidates), default=0.0) or 1.0
+        passage_cosines = self.passage_vectors(np.array(candidates, dtype=np.int64)) @ qv if candidates else []
         scored = []
-        for i in candidates:
+        for position, (i, passage_cos) in enumerate(zip(candidates, passage_cosines, strict=True)):
             sent_rows = self.p_sentences[i]
             sent_cos = self.sentence_vectors[sent_rows] @ qv if len(sent_rows) else np.zeros(1, dtype=np.float32)
             best_sentence = float(sent_cos.max())
-            passage_cos = float(dense_scores[i])
+            passage_cos = float(passage_cos)
             kw = float(keyword_scores[i] / best_kw)
             if rerank:
                 score = params.w_sentence * best_sentence + params.w_passage * passage_cos + params.w_keyword * kw
             else:
-                score = -float(fused.index(i))  # keep the fused order
+                score = -float(position)  # keep the fused order
             scored.append((score, i, best_sentence, passage_cos, kw, sent_cos))
         scored.sort(key=lambda t: -t[0])
 
@@ -243,12 +245,15 @@ class Searcher:
         best_kw = int(np.argmax(keyword_scores))
         return keyword_scores[best_kw] > 0 and self.keyword.coverage(query, best_kw) == 1.0
 
-    def _dense_scores(self, qv: np.ndarray, n: int) -> np.ndarray:
-        scores, ids = self.dense.search(qv.reshape(1, -1).astype(np.float32), n)
-        out = np.full(n, -1.0, dtype=np.float32)
-        valid = ids[0] >= 0
-        out[ids[0][valid]] = scores[0][valid]
-        return out
+    def _dense_top(self, qv: np.ndarray, depth: int) -> list[int]:
+        _, ids = self.dense.search(qv.reshape(1, -1).astype(np.float32), depth)
+        return [int(i) for i in ids[0] if i >= 0]
+
+    def passage_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """Stored vectors of some passages (flat and HNSW-flat indexes both keep them exactly)."""
+        if len(rows) == 0:
+            return np.zeros((0, DIMENSION), dtype=np.float32)
+        return self.dense.reconstruct_batch(rows.astype(np.int64))
 
     # ------------------------------------------------------------------ presentation
 
