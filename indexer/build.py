@@ -14,6 +14,8 @@ import numpy as np
 
 from corpus.cleaning import clean
 from corpus.documents import Document, load_documents
+from corpus.metadata import DEFAULT_FILE as DEFAULT_METADATA
+from corpus.metadata import SourceMeta, load_overrides, merge, parse_date
 from corpus.passages import ChunkSettings, Passage, make_passages
 from indexer import model, store
 from indexer.dense import describe, make_dense_index
@@ -32,13 +34,17 @@ class BuildReport:
     skipped: bool = False
 
 
-def sources_fingerprint(documents: list[Document], chunking: ChunkSettings) -> dict[str, str]:
+def sources_fingerprint(documents: list[Document], chunking: ChunkSettings, overrides: dict) -> dict[str, str]:
+    def digest(value: object) -> str:
+        return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
     return {d.doc_id: d.sha256 for d in documents} | {
-        "__chunking__": hashlib.sha256(json.dumps(chunking.as_dict(), sort_keys=True).encode()).hexdigest()
+        "__chunking__": digest(chunking.as_dict()),
+        "__metadata__": digest({d.doc_id: overrides.get(d.doc_id) for d in documents}),
     }
 
 
-def is_current(index_dir: Path, documents: list[Document], chunking: ChunkSettings) -> bool:
+def is_current(index_dir: Path, documents: list[Document], chunking: ChunkSettings, overrides: dict) -> bool:
     """True when the live index was built from exactly these documents with these settings and is intact."""
     try:
         version = store.current_version(index_dir)
@@ -47,7 +53,7 @@ def is_current(index_dir: Path, documents: list[Document], chunking: ChunkSettin
         manifest = store.verify(version, model.MODEL_NAME, model.DIMENSION)
     except store.BadIndexError:
         return False
-    return manifest.get("fingerprint") == sources_fingerprint(documents, chunking)
+    return manifest.get("fingerprint") == sources_fingerprint(documents, chunking, overrides)
 
 
 def build_index(
@@ -57,12 +63,14 @@ def build_index(
     progress: Progress = lambda _msg: None,
     show_bars: bool = False,
     only_if_stale: bool = False,
+    metadata_file: Path | None = DEFAULT_METADATA,
 ) -> BuildReport:
     began = time.perf_counter()
     documents = load_documents(sources)
     if not documents:
         raise ValueError("no documents found in " + ", ".join(map(str, sources)))
-    if only_if_stale and is_current(index_dir, documents, chunking):
+    overrides = load_overrides(metadata_file)
+    if only_if_stale and is_current(index_dir, documents, chunking, overrides):
         version = store.current_version(index_dir)
         assert version is not None
         manifest = store.read_manifest(version)
@@ -72,6 +80,12 @@ def build_index(
 
     count = model.token_counter()
     cleaned = [clean(d) for d in documents]
+    metas = []
+    for d, c in zip(documents, cleaned, strict=True):
+        extracted = SourceMeta(title=c.title, url=d.url, published=parse_date(c.published))
+        meta = merge(extracted, overrides.get(d.doc_id))
+        c.title = meta.title  # the title embedded with every passage
+        metas.append(meta)
     passages: list[Passage] = []
     for c in cleaned:
         passages.extend(make_passages(c, count, chunking))
@@ -112,9 +126,9 @@ def build_index(
         export_onnx(model.model_path(), folder / "encoder")
 
         with (folder / "documents.jsonl").open("w", encoding="utf-8") as f:
-            for d, c in zip(documents, cleaned, strict=True):
+            for d, meta in zip(documents, metas, strict=True):
                 f.write(json.dumps({
-                    "doc_id": d.doc_id, "title": c.title or d.doc_id, "published": c.published, "url": d.url,
+                    "doc_id": d.doc_id, **meta.as_dict(), "title": meta.title or d.doc_id,
                     "kind": d.kind, "sha256": d.sha256, "text": d.text,
                 }, ensure_ascii=False) + "\n")
         with (folder / "passages.jsonl").open("w", encoding="utf-8") as f:
@@ -131,7 +145,8 @@ def build_index(
             "keyword_index": {"library": "bm25s", "stemmer": "english", "stopwords": "en"},
             "chunking": chunking.as_dict(),
             "sources": {d.doc_id: d.sha256 for d in documents},
-            "fingerprint": sources_fingerprint(documents, chunking),
+            "metadata_file": str(metadata_file) if metadata_file and metadata_file.exists() else None,
+            "fingerprint": sources_fingerprint(documents, chunking, overrides),
             "counts": {"documents": len(documents), "passages": len(passages), "sentences": len(sentence_table)},
         }
 

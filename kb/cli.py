@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from corpus.metadata import DEFAULT_FILE as DEFAULT_METADATA
 from kb.config import get_settings
 
 EPILOG = """Configuration comes from KB_* environment variables (see docs/OPERATIONS.md); flags override them.
@@ -37,7 +38,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     sources = [Path(s) for s in args.sources] or [get_settings().sources]
     try:
         report = build_index(sources, args.index_dir, progress=_say, show_bars=sys.stderr.isatty(),
-                             only_if_stale=args.if_stale)
+                             only_if_stale=args.if_stale, metadata_file=args.metadata)
     except KeyboardInterrupt:
         return _fail("interrupted; the previous index (if any) is untouched", 130)
     except (SourceError, ValueError) as exc:
@@ -119,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="*", help="files or folders (default: $KB_SOURCES or seeds/)")
     with_index(p)
     p.add_argument("--if-stale", action="store_true", help="do nothing if the index already matches the sources")
+    p.add_argument("--metadata", type=Path, default=DEFAULT_METADATA,
+                   help="TOML of per-document title, author, site, url, published (default corpus/sources.toml)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("serve", help="serve the index over HTTP (FastAPI; API docs at /docs)",

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from kb.config import get_settings
 from service import schemas
 from service.batcher import MicroBatcher
+from service.citations import Citation, CitationError, cite
 from service.search import Hit, QueryError, Searcher
 
 log = logging.getLogger("kb.service")
@@ -25,11 +26,17 @@ def _span(span) -> schemas.Span | None:
     return None if span is None else schemas.Span(start=span.start, end=span.end, text=span.text)
 
 
-def _result(hit: Hit) -> schemas.SearchResult:
+def _citation(c: Citation) -> schemas.CitationOut:
+    return schemas.CitationOut(style=c.style, doc_id=c.doc_id, start=c.start, end=c.end, quote=c.quote,
+                               reference=c.reference, text=c.text)
+
+
+def _result(hit: Hit, doc) -> schemas.SearchResult:
     return schemas.SearchResult(
         rank=hit.rank, score=hit.score, doc_id=hit.doc_id, title=hit.title, section=hit.section,
         start=hit.start, end=hit.end, text=hit.text, highlight=_span(hit.highlight),
         context_before=_span(hit.context_before), context_after=_span(hit.context_after),
+        citation=_citation(cite(doc, hit.highlight.start, hit.highlight.end)),
     )
 
 
@@ -97,7 +104,7 @@ def create_app(searcher: Searcher) -> FastAPI:
         except QueryError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         return schemas.SearchResponse(
-            query=query, mode=req.mode, results=[_result(h) for h in hits],
+            query=query, mode=req.mode, results=[_result(h, s.doc_by_id[h.doc_id]) for h in hits],
             message=None if hits else NO_ANSWER, took_ms=round((time.perf_counter() - began) * 1000, 3),
         )
 
@@ -119,8 +126,8 @@ def create_app(searcher: Searcher) -> FastAPI:
         return await run_search(s, body)
 
     def _summary(d) -> dict:
-        return {"doc_id": d.doc_id, "title": d.title, "published": d.published, "url": d.url,
-                "length": len(d.text), "passages": d.passage_count}
+        return {"doc_id": d.doc_id, "title": d.title, "published": d.published, "url": d.url, "author": d.author,
+                "site": d.site, "length": len(d.text), "passages": d.passage_count}
 
     @app.get("/documents", response_model=schemas.DocumentList, summary="List the indexed documents")
     async def documents(s: SearcherDep) -> schemas.DocumentList:
@@ -133,6 +140,24 @@ def create_app(searcher: Searcher) -> FastAPI:
         if d is None:
             raise HTTPException(status_code=404, detail="no such document")
         return schemas.DocumentFull(**_summary(d), sha256=d.sha256, text=d.text)
+
+    @app.get("/cite", response_model=schemas.CitationOut,
+             responses={404: {"model": schemas.ErrorBody}, 422: {"model": schemas.ErrorBody}},
+             summary="Citation of an exact range of a document")
+    async def cite_range(
+        s: SearcherDep,
+        doc_id: str,
+        start: Annotated[int, Query(ge=0)],
+        end: Annotated[int, Query(ge=1)],
+        style: Literal["plain", "markdown", "apa"] = "apa",
+    ) -> schemas.CitationOut:
+        d = s.doc_by_id.get(doc_id)
+        if d is None:
+            raise HTTPException(status_code=404, detail="no such document")
+        try:
+            return _citation(cite(d, start, end, style))
+        except CitationError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
 
     @app.get("/healthz", response_model=schemas.Health, summary="The process is alive")
     async def healthz() -> schemas.Health:

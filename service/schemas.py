@@ -27,6 +27,16 @@ class Span(BaseModel):
     text: str
 
 
+class CitationOut(BaseModel):
+    style: Literal["plain", "markdown", "apa"]
+    doc_id: str
+    start: int
+    end: int
+    quote: str = Field(description="verbatim: exactly the document text [start:end]")
+    reference: str = Field(description="the formatted source reference")
+    text: str = Field(description="quote and reference, ready to paste")
+
+
 class SearchResult(BaseModel):
     rank: int
     score: float = Field(description="relevance, higher is better (comparable within one response)")
@@ -39,6 +49,7 @@ class SearchResult(BaseModel):
     highlight: Span = Field(description="the sentence or two that best answer the question")
     context_before: Span | None = Field(description="the sentence before the passage")
     context_after: Span | None = Field(description="the sentence after the passage")
+    citation: CitationOut = Field(description="citation of the highlight in the default style (APA)")
 
 
 class SearchResponse(BaseModel):
@@ -52,8 +63,10 @@ class SearchResponse(BaseModel):
 class DocumentSummary(BaseModel):
     doc_id: str
     title: str
-    published: str | None
+    published: str | None = Field(description="publication date, YYYY-MM-DD")
     url: str | None
+    author: str | None
+    site: str | None
     length: int = Field(description="characters of text")
     passages: int
 

@@ -75,6 +75,8 @@ class DocumentRecord:
     title: str
     published: str | None
     url: str | None
+    author: str | None
+    site: str | None
     kind: str
     sha256: str
     text: str
@@ -112,6 +114,7 @@ class Searcher:
         for d in raw_docs:
             self.documents.append(DocumentRecord(
                 doc_id=d["doc_id"], title=d["title"], published=d.get("published"), url=d.get("url"),
+                author=d.get("author"), site=d.get("site"),
                 kind=d["kind"], sha256=d["sha256"], text=d["text"], passage_count=counts.get(d["doc_id"], 0),
             ))
         self.doc_by_id = {d.doc_id: d for d in self.documents}
