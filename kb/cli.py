@@ -12,7 +12,7 @@ from pathlib import Path
 from corpus.metadata import DEFAULT_FILE as DEFAULT_METADATA
 from kb.config import get_settings
 
-EPILOG = """Configuration comes from KB_* environment variables (see docs/OPERATIONS.md); flags override them.
+EPILOG = """Configuration comes from KB_* environment variables (see README.md); flags override them.
 Examples:
   kb index                       index seeds/ into the default index folder
   kb index notes/ corpus.jsonl   index other sources
@@ -73,6 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from kb.export import render
     from service.search import QueryError
 
     searcher = _searcher(args.index_dir)
@@ -80,15 +81,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         hits = searcher.search(args.question, k=args.k, mode=args.mode)
     except QueryError as exc:
         return _fail(str(exc))
-    if not hits:
-        print("No passage in the sources answers this question.")
-        return 0
-    for h in hits:
-        print(f"{h.rank}. [{h.score:.3f}] {h.title} — {h.doc_id} [{h.start}:{h.end}]")
-        if h.section:
-            print(f"   section: {h.section}")
-        print("   " + " ".join(h.text.split()))
-        print(f"   highlight: \"{' '.join(h.highlight.text.split())}\"\n")
+    sys.stdout.write(render(hits, searcher.doc_by_id, args.format, args.question, args.style))
     return 0
 
 
@@ -136,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
     p.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
+    p.add_argument("--format", choices=["text", "md", "csv", "jsonl"], default="text",
+                   help="text for reading; md, csv or jsonl to paste into notes (with citations)")
+    p.add_argument("--style", choices=["plain", "markdown", "apa"], default="apa", help="citation style")
     with_index(p)
     p.set_defaults(func=cmd_search)
 

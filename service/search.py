@@ -213,6 +213,9 @@ class Searcher:
 
         if not scored or not self._answerable(query, scored, keyword_scores, threshold, params):
             return []
+        if max(t[2] for t in scored) < threshold:
+            # Answered on keyword evidence alone: only passages that carry that evidence are answers.
+            scored = [t for t in scored if t[4] >= 0.5]
 
         hits: list[Hit] = []
         seen: set[str] = set()  # sentences already shown
