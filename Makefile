@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # pip, not uv/poetry: the CPU build of torch 2.13.0 is a local wheel only pip's find-links sees.
 PIP    := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: install serve index test lint eval bench clean
+.PHONY: install browser serve index test lint eval bench clean
 
 install: $(STAMP)
 
@@ -22,7 +22,12 @@ index: install
 serve: index
 	$(BIN)/kb serve
 
-test: install
+# The browser test drives Debian's chromium; where it cannot be installed the test skips and says why.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "note: chromium could not be installed; the browser test will be skipped"
+
+test: install browser
 	$(BIN)/ruff check .
 	# pytest exits 5 when it collects no tests; that is not a failure.
 	$(BIN)/pytest; code=$$?; [ $$code -eq 0 ] || [ $$code -eq 5 ] || exit $$code

@@ -6,11 +6,12 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 
 from kb.config import get_settings
 from service import schemas
@@ -19,6 +20,7 @@ from service.citations import Citation, CitationError, cite
 from service.search import Hit, QueryError, Searcher
 
 log = logging.getLogger("kb.service")
+STATIC = Path(__file__).resolve().parent / "static"
 NO_ANSWER = "No passage in the sources answers this question."
 
 
@@ -31,12 +33,12 @@ def _citation(c: Citation) -> schemas.CitationOut:
                                reference=c.reference, text=c.text)
 
 
-def _result(hit: Hit, doc) -> schemas.SearchResult:
+def _result(hit: Hit, doc, style: str) -> schemas.SearchResult:
     return schemas.SearchResult(
         rank=hit.rank, score=hit.score, doc_id=hit.doc_id, title=hit.title, section=hit.section,
         start=hit.start, end=hit.end, text=hit.text, highlight=_span(hit.highlight),
         context_before=_span(hit.context_before), context_after=_span(hit.context_after),
-        citation=_citation(cite(doc, hit.highlight.start, hit.highlight.end)),
+        citation=_citation(cite(doc, hit.highlight.start, hit.highlight.end, style)),
     )
 
 
@@ -104,7 +106,7 @@ def create_app(searcher: Searcher) -> FastAPI:
         except QueryError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         return schemas.SearchResponse(
-            query=query, mode=req.mode, results=[_result(h, s.doc_by_id[h.doc_id]) for h in hits],
+            query=query, mode=req.mode, results=[_result(h, s.doc_by_id[h.doc_id], req.style) for h in hits],
             message=None if hits else NO_ANSWER, took_ms=round((time.perf_counter() - began) * 1000, 3),
         )
 
@@ -118,8 +120,11 @@ def create_app(searcher: Searcher) -> FastAPI:
         mode: schemas.Mode = "hybrid",
         doc_id: Annotated[list[str] | None, Query(description="restrict to these documents (repeatable)")] = None,
         min_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+        style: Literal["plain", "markdown", "apa"] = "apa",
     ) -> schemas.SearchResponse:
-        return await run_search(s, schemas.SearchRequest(q=q, k=k, mode=mode, doc_ids=doc_id, min_score=min_score))
+        return await run_search(
+            s, schemas.SearchRequest(q=q, k=k, mode=mode, doc_ids=doc_id, min_score=min_score, style=style)
+        )
 
     @app.post("/search", response_model=schemas.SearchResponse, responses=errors, summary="Search (JSON body)")
     async def search_post(s: SearcherDep, body: schemas.SearchRequest) -> schemas.SearchResponse:
@@ -158,6 +163,11 @@ def create_app(searcher: Searcher) -> FastAPI:
             return _citation(cite(d, start, end, style))
         except CitationError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        """The search page for writers (no external assets: it works offline)."""
+        return FileResponse(STATIC / "index.html", media_type="text/html")
 
     @app.get("/healthz", response_model=schemas.Health, summary="The process is alive")
     async def healthz() -> schemas.Health:

@@ -19,6 +19,7 @@ class SearchRequest(BaseModel):
     min_score: float | None = Field(
         None, ge=0.0, le=1.0, description="'no answer' threshold on the best sentence's similarity"
     )
+    style: Literal["plain", "markdown", "apa"] = Field("apa", description="style of each result's citation")
 
 
 class Span(BaseModel):
@@ -49,7 +50,7 @@ class SearchResult(BaseModel):
     highlight: Span = Field(description="the sentence or two that best answer the question")
     context_before: Span | None = Field(description="the sentence before the passage")
     context_after: Span | None = Field(description="the sentence after the passage")
-    citation: CitationOut = Field(description="citation of the highlight in the default style (APA)")
+    citation: CitationOut = Field(description="citation of the highlight (APA unless another style is asked)")
 
 
 class SearchResponse(BaseModel):
