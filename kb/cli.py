@@ -65,9 +65,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app
+    from service.ops import configure_logging
 
+    configure_logging(get_settings().log_level)
     searcher = _searcher(args.index_dir)
-    app = create_app(searcher)
+    app = create_app(searcher, index_dir=args.index_dir)
     uvicorn.run(app, host=args.host, port=args.port, log_level=get_settings().log_level, access_log=False)
     return 0
 

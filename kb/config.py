@@ -28,7 +28,18 @@ class Settings:
     batch_wait_ms: float = field(default_factory=lambda: float(_env("BATCH_WAIT_MS", "2")))
     max_batch: int = field(default_factory=lambda: int(_env("MAX_BATCH", "64")))
     max_query_chars: int = field(default_factory=lambda: int(_env("MAX_QUERY_CHARS", "1000")))
+    max_body_bytes: int = field(default_factory=lambda: int(_env("MAX_BODY_BYTES", "65536")))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "info"))
+    # Admin endpoints (POST /admin/reload) need this bearer token; unset, they are disabled.
+    admin_token: str | None = field(default_factory=lambda: _env("ADMIN_TOKEN", "") or None)
+    # Optional API keys (comma-separated) required in X-API-Key for search, cite and documents.
+    api_keys: frozenset[str] = field(
+        default_factory=lambda: frozenset(k.strip() for k in _env("API_KEYS", "").split(",") if k.strip())
+    )
+    # Browser origins allowed to call the API (comma-separated); none by default.
+    cors_origins: tuple[str, ...] = field(
+        default_factory=lambda: tuple(o.strip() for o in _env("CORS_ORIGINS", "").split(",") if o.strip())
+    )
 
 
 @lru_cache(maxsize=1)

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from indexer import store
 from kb.config import get_settings
 from service import schemas
 from service.batcher import MicroBatcher
 from service.citations import Citation, CitationError, cite
-from service.search import Hit, QueryError, Searcher
+from service.ops import Metrics, RequestMiddleware, admin_guard
+from service.search import Hit, QueryError, Searcher, load_searcher
 
 log = logging.getLogger("kb.service")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -50,13 +57,34 @@ def get_searcher(request: Request) -> Searcher:
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
 
 
-def create_app(searcher: Searcher) -> FastAPI:
+def _api_key_guard(keys: frozenset[str]):
+    async def check(x_api_key: str | None = Header(None, description="API key, when the service requires one")):
+        if keys and x_api_key not in keys:
+            raise HTTPException(status_code=401, detail="missing or unknown API key (X-API-Key)")
+
+    return check
+
+
+# Control characters, lone surrogates, and U+FFFD (what an undecodable URL byte becomes).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffd]")
+
+
+def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
+    """The app around a loaded index; ``index_dir`` is where POST /admin/reload looks for a newer one."""
     settings = get_settings()
+    metrics = Metrics()
+    metrics.set_index(searcher.version_dir.name, searcher.passage_count)
+
+    def timed_encode(texts: list[str]):
+        began = time.perf_counter()
+        vectors = app.state.searcher.encode(texts)
+        metrics.model_seconds.observe(time.perf_counter() - began)
+        metrics.batch_size.observe(len(texts))
+        return vectors
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        batcher = MicroBatcher(lambda texts: app.state.searcher.encode(texts),
-                               max_batch=settings.max_batch, wait_ms=settings.batch_wait_ms)
+        batcher = MicroBatcher(timed_encode, max_batch=settings.max_batch, wait_ms=settings.batch_wait_ms)
         await batcher.start()
         app.state.batcher = batcher
         # Warm the encoder so the first real query does not pay for lazy initialisation.
@@ -74,6 +102,13 @@ def create_app(searcher: Searcher) -> FastAPI:
     )
     app.state.searcher = searcher
     app.state.ready = False
+    app.state.reload_lock = asyncio.Lock()
+    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type", "X-API-Key"])
+    guarded = [Depends(_api_key_guard(settings.api_keys))]
+    admin = [Depends(admin_guard(settings.admin_token))]
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -98,6 +133,8 @@ def create_app(searcher: Searcher) -> FastAPI:
             raise HTTPException(status_code=422, detail="query is empty")
         if len(query) > settings.max_query_chars:
             raise HTTPException(status_code=422, detail=f"query is longer than {settings.max_query_chars} characters")
+        if _CONTROL.search(query):
+            raise HTTPException(status_code=422, detail="query contains control characters or invalid Unicode")
         began = time.perf_counter()
         try:
             vector = await app.state.batcher.encode(query)
@@ -105,6 +142,7 @@ def create_app(searcher: Searcher) -> FastAPI:
                             query_vector=vector)
         except QueryError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
+        metrics.queries.labels("answered" if hits else "no_answer").inc()
         return schemas.SearchResponse(
             query=query, mode=req.mode, results=[_result(h, s.doc_by_id[h.doc_id], req.style) for h in hits],
             message=None if hits else NO_ANSWER, took_ms=round((time.perf_counter() - began) * 1000, 3),
@@ -112,7 +150,8 @@ def create_app(searcher: Searcher) -> FastAPI:
 
     errors = {422: {"model": schemas.ErrorBody}}
 
-    @app.get("/search", response_model=schemas.SearchResponse, responses=errors, summary="Search (query string)")
+    @app.get("/search", response_model=schemas.SearchResponse, responses=errors, summary="Search (query string)",
+             dependencies=guarded)
     async def search_get(
         s: SearcherDep,
         q: Annotated[str, Query(min_length=1, description="the question")],
@@ -126,7 +165,8 @@ def create_app(searcher: Searcher) -> FastAPI:
             s, schemas.SearchRequest(q=q, k=k, mode=mode, doc_ids=doc_id, min_score=min_score, style=style)
         )
 
-    @app.post("/search", response_model=schemas.SearchResponse, responses=errors, summary="Search (JSON body)")
+    @app.post("/search", response_model=schemas.SearchResponse, responses=errors, summary="Search (JSON body)",
+              dependencies=guarded)
     async def search_post(s: SearcherDep, body: schemas.SearchRequest) -> schemas.SearchResponse:
         return await run_search(s, body)
 
@@ -134,12 +174,14 @@ def create_app(searcher: Searcher) -> FastAPI:
         return {"doc_id": d.doc_id, "title": d.title, "published": d.published, "url": d.url, "author": d.author,
                 "site": d.site, "length": len(d.text), "passages": d.passage_count}
 
-    @app.get("/documents", response_model=schemas.DocumentList, summary="List the indexed documents")
+    @app.get("/documents", response_model=schemas.DocumentList, summary="List the indexed documents",
+             dependencies=guarded)
     async def documents(s: SearcherDep) -> schemas.DocumentList:
         return schemas.DocumentList(documents=[schemas.DocumentSummary(**_summary(d)) for d in s.documents])
 
     @app.get("/documents/{doc_id:path}", response_model=schemas.DocumentFull,
-             responses={404: {"model": schemas.ErrorBody}}, summary="One document's full text and metadata")
+             responses={404: {"model": schemas.ErrorBody}}, summary="One document's full text and metadata",
+             dependencies=guarded)
     async def document(s: SearcherDep, doc_id: str) -> schemas.DocumentFull:
         d = s.doc_by_id.get(doc_id)
         if d is None:
@@ -148,7 +190,7 @@ def create_app(searcher: Searcher) -> FastAPI:
 
     @app.get("/cite", response_model=schemas.CitationOut,
              responses={404: {"model": schemas.ErrorBody}, 422: {"model": schemas.ErrorBody}},
-             summary="Citation of an exact range of a document")
+             summary="Citation of an exact range of a document", dependencies=guarded)
     async def cite_range(
         s: SearcherDep,
         doc_id: str,
@@ -168,6 +210,35 @@ def create_app(searcher: Searcher) -> FastAPI:
     async def page() -> FileResponse:
         """The search page for writers (no external assets: it works offline)."""
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def metrics_page() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/admin/reload", response_model=schemas.Reloaded, dependencies=admin,
+              responses={401: {"model": schemas.ErrorBody}, 403: {"model": schemas.ErrorBody},
+                         409: {"model": schemas.ErrorBody}},
+              summary="Load the newest index version (requires the admin bearer token)")
+    async def reload(request: Request) -> schemas.Reloaded:
+        if index_dir is None:
+            raise HTTPException(status_code=409, detail="this service was not started from an index folder")
+        async with request.app.state.reload_lock:
+            current: Searcher = request.app.state.searcher
+            try:
+                version = store.current_version(index_dir)
+                if version is not None and version.resolve() == current.version_dir.resolve():
+                    return schemas.Reloaded(reloaded=False, index_version=version.name, passages=current.passage_count)
+                fresh = await run_in_threadpool(load_searcher, index_dir, settings.threads or None)
+                await run_in_threadpool(fresh.encode, ["warm up"])
+            except store.BadIndexError as exc:
+                metrics.reloads.labels("refused").inc()
+                raise HTTPException(status_code=409, detail=f"kept the current index: {exc}") from None
+            # One assignment: requests that already hold the old searcher finish with it.
+            request.app.state.searcher = fresh
+            metrics.set_index(fresh.version_dir.name, fresh.passage_count)
+            metrics.reloads.labels("ok").inc()
+            log.info("reloaded index %s", fresh.version_dir.name)
+            return schemas.Reloaded(reloaded=True, index_version=fresh.version_dir.name, passages=fresh.passage_count)
 
     @app.get("/healthz", response_model=schemas.Health, summary="The process is alive")
     async def healthz() -> schemas.Health:

@@ -94,3 +94,9 @@ class Ready(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str | list = Field(description="what was wrong with the request")
+
+
+class Reloaded(BaseModel):
+    reloaded: bool = Field(description="false when the newest version was already loaded")
+    index_version: str
+    passages: int

@@ -1,0 +1,140 @@
+"""Operations around the API: request ids, JSON access logs, body size limit, Prometheus metrics,
+and the bearer-token check of admin endpoints. Pure ASGI middleware, so streaming stays cheap."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+
+from fastapi import Header, HTTPException
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+log = logging.getLogger("kb.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
+                 "msg": record.getMessage()}
+        entry.update(getattr(record, "fields", {}))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("kb")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of its own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("kb_http_requests_total", "HTTP requests", ["route", "method", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("kb_http_request_seconds", "HTTP request latency", ["route"], registry=self.registry,
+                                 buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+        self.queries = Counter("kb_queries_total", "searches by outcome", ["outcome"], registry=self.registry)
+        self.model_seconds = Histogram("kb_model_seconds", "query-embedding calls (one per micro-batch)",
+                                       registry=self.registry, buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25))
+        self.batch_size = Histogram("kb_model_batch_size", "queries per embedding call", registry=self.registry,
+                                    buckets=(1, 2, 4, 8, 16, 32, 64))
+        self.passages = Gauge("kb_index_passages", "passages in the loaded index", registry=self.registry)
+        self.index_info = Gauge("kb_index_info", "the loaded index version (value 1)", ["version"],
+                                registry=self.registry)
+        self.reloads = Counter("kb_index_reloads_total", "index reloads by outcome", ["outcome"],
+                               registry=self.registry)
+
+    def set_index(self, version: str, passages: int) -> None:
+        self.index_info.clear()
+        self.index_info.labels(version=version).set(1)
+        self.passages.set(passages)
+
+
+class RequestMiddleware:
+    """Request id (kept from X-Request-ID when sane, else new), body limit, access log, metrics."""
+
+    def __init__(self, app, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body = max_body_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        began = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_with_id(message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        length = headers.get(b"content-length")
+        too_big = length is not None and (not length.isdigit() or int(length) > self.max_body)
+        if too_big:
+            await _json(send_with_id, 413, {"detail": f"request body larger than {self.max_body} bytes"})
+        else:
+            received = {"bytes": 0}
+
+            async def limited_receive():
+                message = await receive()
+                if message["type"] == "http.request":
+                    received["bytes"] += len(message.get("body", b""))
+                    if received["bytes"] > self.max_body:
+                        raise _BodyTooLarge
+                return message
+
+            try:
+                await self.app(scope, limited_receive, send_with_id)
+            except _BodyTooLarge:
+                await _json(send_with_id, 413, {"detail": f"request body larger than {self.max_body} bytes"})
+        elapsed = time.perf_counter() - began
+        route = scope.get("route")
+        route_path = getattr(route, "path", None) or "unmatched"
+        self.metrics.requests.labels(route_path, scope["method"], str(status["code"])).inc()
+        self.metrics.latency.labels(route_path).observe(elapsed)
+        log.info("request", extra={"fields": {
+            "request_id": request_id, "method": scope["method"], "path": scope["path"], "route": route_path,
+            "status": status["code"], "ms": round(elapsed * 1000, 2)}})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _json(send, status: int, body: dict) -> None:
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+def admin_guard(token: str | None):
+    """A dependency: admin endpoints need ``Authorization: Bearer <KB_ADMIN_TOKEN>``; no token, no admin."""
+
+    async def check(authorization: str | None = Header(None, description="Bearer <admin token>")) -> None:
+        if not token:
+            raise HTTPException(status_code=403, detail="admin endpoints are disabled (KB_ADMIN_TOKEN is not set)")
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(status_code=401, detail="missing or wrong admin token",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    return check
