@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,37 @@ class BuildReport:
     sentences: int
     seconds: float
     skipped: bool = False
+    embedded: int = 0  # texts that went through the model (the others were reused from the live version)
+
+
+VECTOR_KEYS = "vector_keys.json"
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def previous_vectors(version: Path | None) -> dict[str, np.ndarray]:
+    """Vectors of the live version by the hash of the text they embed (empty if unusable).
+
+    Reusing them is what makes re-indexing incremental: only new or changed text meets the model,
+    and an unchanged text gets the very vector a full rebuild would compute.
+    """
+    if version is None or not (version / VECTOR_KEYS).is_file():
+        return {}
+    try:
+        store.verify(version, model.MODEL_NAME, model.DIMENSION)
+        keys = json.loads((version / VECTOR_KEYS).read_text(encoding="utf-8"))
+        dense = faiss.read_index(str(version / "dense.faiss"))
+        passage_vectors = dense.reconstruct_n(0, dense.ntotal)
+        sentence_vectors = np.load(version / "sentence_vectors.npy")
+    except (store.BadIndexError, OSError, ValueError, RuntimeError):
+        return {}
+    if len(keys["passages"]) != len(passage_vectors) or len(keys["sentences"]) != len(sentence_vectors):
+        return {}
+    cache = dict(zip(keys["passages"], passage_vectors, strict=True))
+    cache.update(zip(keys["sentences"], sentence_vectors, strict=True))
+    return cache
 
 
 def sources_fingerprint(documents: list[Document], chunking: ChunkSettings, overrides: dict) -> dict[str, str]:
@@ -105,14 +137,32 @@ def build_index(
     sentence_table = np.array(list(sentence_rows), dtype=np.int64).reshape(-1, 3)
     progress(f"cut {len(passages)} passages, {len(sentence_table)} sentences")
 
+    previous = store.current_version(index_dir) if (index_dir / store.CURRENT).exists() else None
+    cache = previous_vectors(previous)
+    embedded = {"count": 0}
+
+    def embed_cached(texts: list[str]) -> np.ndarray:
+        """Vectors for texts, embedding only those the live version has not embedded already."""
+        keys = [text_key(t) for t in texts]
+        missing = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
+        if missing:
+            fresh = model.embed([texts[i] for i in missing], progress=show_bars)
+            cache.update({keys[i]: v for i, v in zip(missing, fresh, strict=True)})
+        embedded["count"] += len(missing)
+        return np.stack([cache[k] for k in keys]) if keys else np.zeros((0, model.DIMENSION), dtype=np.float32)
+
     def write(folder: Path) -> dict:
-        progress("embedding passages")
-        passage_vectors = model.embed([p.embed_text for p in passages], progress=show_bars)
+        progress("embedding passages" + (" (reusing unchanged vectors)" if cache else ""))
+        passage_texts = [p.embed_text for p in passages]
+        passage_vectors = embed_cached(passage_texts)
         progress("embedding sentences")
         # Sentences are embedded alone: the reranker asks "does this sentence answer the question?";
         # document context already counts through the passage score (measured: docs/RETRIEVAL.md).
         sentence_texts = [" ".join(cleaned[d].visible(s, e).split()) for d, s, e in sentence_table]
-        sentence_vectors = model.embed(sentence_texts, progress=show_bars)
+        sentence_vectors = embed_cached(sentence_texts)
+        (folder / VECTOR_KEYS).write_text(json.dumps({
+            "passages": [text_key(t) for t in passage_texts], "sentences": [text_key(t) for t in sentence_texts],
+        }), encoding="utf-8")
 
         index = make_dense_index(passage_vectors)
         faiss.write_index(index, str(folder / "dense.faiss"))
@@ -120,10 +170,13 @@ def build_index(
         np.save(folder / "sentences.npy", sentence_table)
         progress("building keyword index")
         build_keyword_index([p.embed_text for p in passages], folder / "bm25")
-        progress("exporting the query encoder")
-        from indexer.onnx_export import export_onnx
+        if previous is not None and cache and (previous / "encoder" / "model.onnx").is_file():
+            shutil.copytree(previous / "encoder", folder / "encoder")  # same model: reuse its export
+        else:
+            progress("exporting the query encoder")
+            from indexer.onnx_export import export_onnx
 
-        export_onnx(model.model_path(), folder / "encoder")
+            export_onnx(model.model_path(), folder / "encoder")
 
         with (folder / "documents.jsonl").open("w", encoding="utf-8") as f:
             for d, meta in zip(documents, metas, strict=True):
@@ -147,9 +200,11 @@ def build_index(
             "sources": {d.doc_id: d.sha256 for d in documents},
             "metadata_file": str(metadata_file) if metadata_file and metadata_file.exists() else None,
             "fingerprint": sources_fingerprint(documents, chunking, overrides),
-            "counts": {"documents": len(documents), "passages": len(passages), "sentences": len(sentence_table)},
+            "counts": {"documents": len(documents), "passages": len(passages), "sentences": len(sentence_table),
+                       "embedded": embedded["count"]},
         }
 
     version = store.publish(index_dir, write)
-    progress(f"published {version}")
-    return BuildReport(version, len(documents), len(passages), len(sentence_table), time.perf_counter() - began)
+    progress(f"published {version} ({embedded['count']} texts embedded, the rest reused)")
+    return BuildReport(version, len(documents), len(passages), len(sentence_table), time.perf_counter() - began,
+                       embedded=embedded["count"])
