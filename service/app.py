@@ -228,7 +228,7 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
                 version = store.current_version(index_dir)
                 if version is not None and version.resolve() == current.version_dir.resolve():
                     return schemas.Reloaded(reloaded=False, index_version=version.name, passages=current.passage_count)
-                fresh = await run_in_threadpool(load_searcher, index_dir, settings.threads or None)
+                fresh = await run_in_threadpool(load_searcher, index_dir, settings.threads or None, current)
                 await run_in_threadpool(fresh.encode, ["warm up"])
             except store.BadIndexError as exc:
                 metrics.reloads.labels("refused").inc()

@@ -94,17 +94,18 @@ def _normalise_sentence(text: str) -> str:
 class Searcher:
     """A loaded, verified index version with its query encoder."""
 
-    def __init__(self, version_dir: Path, threads: int | None = None, check_hashes: bool = True) -> None:
+    def __init__(self, version_dir: Path, threads: int | None = None, check_hashes: bool = True,
+                 previous: Searcher | None = None) -> None:
         self.version_dir = version_dir
         self.manifest = store.verify(version_dir, MODEL_NAME, DIMENSION, check_hashes=check_hashes)
         try:
-            self._load(version_dir, threads)
+            self._load(version_dir, threads, previous)
         except store.BadIndexError:
             raise
         except Exception as exc:  # a damaged file that still had the right hash cannot happen; others can
             raise store.BadIndexError(f"{version_dir}: cannot load ({type(exc).__name__}: {exc})") from exc
 
-    def _load(self, folder: Path, threads: int | None) -> None:
+    def _load(self, folder: Path, threads: int | None, previous: Searcher | None) -> None:
         self.documents: list[DocumentRecord] = []
         raw_docs = [json.loads(line) for line in (folder / "documents.jsonl").open(encoding="utf-8")]
         passages = [json.loads(line) for line in (folder / "passages.jsonl").open(encoding="utf-8")]
@@ -140,7 +141,10 @@ class Searcher:
             spans.sort()
         self.sentence_keys = [_normalise_sentence(self.documents[d].text[s:e]) for d, s, e in self.sentences.tolist()]
         self.keyword = KeywordIndex(folder / "bm25")
-        self.encoder = QueryEncoder(folder / "encoder", threads=threads)
+        if previous is not None and _encoder_files(previous.manifest) == _encoder_files(self.manifest):
+            self.encoder = previous.encoder  # same exported model, byte for byte: share the warm session
+        else:
+            self.encoder = QueryEncoder(folder / "encoder", threads=threads)
 
     @property
     def passage_count(self) -> int:
@@ -330,8 +334,13 @@ def _rrf(rankings: list[list[int]], k: float) -> list[int]:
     return sorted(fused, key=lambda i: -fused[i])
 
 
-def load_searcher(index_dir: Path, threads: int | None = None) -> Searcher:
+def _encoder_files(manifest: dict) -> dict[str, str]:
+    return {k: v for k, v in (manifest.get("files") or {}).items() if k.startswith("encoder/")}
+
+
+def load_searcher(index_dir: Path, threads: int | None = None, previous: Searcher | None = None) -> Searcher:
+    """The live version of an index folder; ``previous`` lends its encoder when the model is unchanged."""
     version = store.current_version(index_dir)
     if version is None:
         raise store.BadIndexError(f"no index in {index_dir} (run `kb index` first)")
-    return Searcher(version, threads=threads)
+    return Searcher(version, threads=threads, previous=previous)

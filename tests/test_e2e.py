@@ -129,7 +129,7 @@ def test_interrupted_build_leaves_the_old_index(cli_index, tmp_path, monkeypatch
     def explode(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(build.model, "embed", explode)
+    monkeypatch.setattr(build, "make_dense_index", explode)  # dies half-way through writing
     with pytest.raises(KeyboardInterrupt):
         build.build_index([SEEDS / "003_fea07baa30f7a95e.txt"], copy)
     assert (copy / "CURRENT").read_text() == before
