@@ -88,13 +88,33 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from kb.evaluation import evaluate, format_report, load_questions
+    from kb.evaluation import evaluate, evaluate_beir, format_report, is_beir_folder, load_beir, load_questions
 
+    if is_beir_folder(args.questions):
+        return _eval_beir(args, evaluate_beir, format_report, load_beir)
+    if not args.questions.is_file():
+        return _fail(f"{args.questions}: not a question file nor a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
     searcher = _searcher(args.index_dir)
     questions = load_questions(args.questions)
     texts = {d.doc_id: d.text for d in searcher.documents}
     report = evaluate(questions, lambda q, k: searcher.search(q, k=k, mode=args.mode, rerank=not args.no_rerank),
                       texts, k=args.k)
+    print(json.dumps(report) if args.json else format_report(report))
+    return 0
+
+
+def _eval_beir(args: argparse.Namespace, evaluate_beir, format_report, load_beir) -> int:
+    """Index the collection's corpus (its own index folder unless --index-dir is given), then rank
+    every test query with "no answer" switched off: this measures ranking, not rejection."""
+    from indexer.build import build_index
+
+    folder: Path = args.questions
+    index_dir = args.index_dir if args.index_dir_given else folder / ".kb-index"
+    build_index([folder / "corpus.jsonl"], index_dir, progress=_say, only_if_stale=True, metadata_file=None)
+    searcher = _searcher(index_dir)
+    queries, qrels = load_beir(folder)
+    report = evaluate_beir(queries, qrels, lambda q, k: searcher.search(
+        q, k=k, mode=args.mode, rerank=not args.no_rerank, min_score=0.0))
     print(json.dumps(report) if args.json else format_report(report))
     return 0
 
@@ -137,10 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     with_index(p)
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("eval", help="hit@1, recall@5, MRR@10 and rejection on labelled questions",
-                       description="Compute the metrics of shared/eval/score.py in-process for a question file "
-                                   "(one JSON object a line: id, question, relevant: [{source, quote}]).")
-    p.add_argument("questions", type=Path)
+    p = sub.add_parser("eval", help="retrieval metrics on labelled questions or a BEIR collection",
+                       description="QUESTIONS.jsonl (one JSON object a line: id, question, relevant: [{source, "
+                                   "quote}]): hit@1, recall@5, MRR@10, rejection and verbatim rate, as "
+                                   "shared/eval/score.py computes them. A BEIR folder (corpus.jsonl, queries.jsonl, "
+                                   "qrels/test.tsv): its corpus is indexed (into FOLDER/.kb-index unless --index-dir "
+                                   "is given) and nDCG@10 and recall@100 are reported at document level.")
+    p.add_argument("questions", type=Path, metavar="QUESTIONS_OR_BEIR_FOLDER")
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
     p.add_argument("--no-rerank", action="store_true", help="keep the fused order (for comparison)")
@@ -154,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
+    args.index_dir_given = any(a == "--index-dir" or a.startswith("--index-dir=") for a in (argv or sys.argv[1:]))
     return args.func(args)
 
 

@@ -7,6 +7,7 @@ Question file: one JSON object a line, ``{"id", "question", "relevant": [{"sourc
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 import time
@@ -88,3 +89,67 @@ def format_report(report: dict) -> str:
     for key, value in report.items():
         lines.append(f"{key:28s} {value:.3f}" if isinstance(value, float) else f"{key:28s} {value}")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- BEIR collections
+
+
+def is_beir_folder(path: Path) -> bool:
+    return path.is_dir() and (path / "corpus.jsonl").is_file() and (path / "queries.jsonl").is_file()
+
+
+def load_beir(folder: Path, split: str = "test") -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    """Queries by id and graded qrels ``{query_id: {doc_id: grade}}`` (grade > 0 is relevant)."""
+    queries = {}
+    with (folder / "queries.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                q = json.loads(line)
+                queries[str(q["_id"])] = q["text"]
+    qrels: dict[str, dict[str, int]] = {}
+    with (folder / "qrels" / f"{split}.tsv").open(encoding="utf-8") as f:
+        for n, line in enumerate(f):
+            parts = line.rstrip("\n").split("\t")
+            if n == 0 and not parts[-1].lstrip("-").isdigit():
+                continue  # header
+            if len(parts) >= 3 and int(parts[-1]) > 0:
+                qrels.setdefault(parts[0], {})[parts[1]] = int(parts[-1])
+    return {q: queries[q] for q in qrels if q in queries}, qrels
+
+
+def ndcg_at_k(ranked: list[str], grades: dict[str, int], k: int = 10) -> float:
+    """nDCG@k with graded gains (2^grade - 1) and log2 discounts; 0 when nothing is relevant."""
+    dcg = sum((2 ** grades.get(d, 0) - 1) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted(grades.values(), reverse=True)[:k]
+    idcg = sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def recall_at_k(ranked: list[str], grades: dict[str, int], k: int = 100) -> float:
+    relevant = {d for d, g in grades.items() if g > 0}
+    return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
+
+
+def documents_in_order(hits: list[Hit]) -> list[str]:
+    """Passages to a document ranking: a document ranks where its best passage does."""
+    seen: dict[str, None] = {}
+    for h in hits:
+        seen.setdefault(h.doc_id, None)
+    return list(seen)
+
+
+def evaluate_beir(queries: dict[str, str], qrels: dict[str, dict[str, int]], search: SearchFn) -> dict:
+    ndcgs, recalls, latencies = [], [], []
+    for qid, text in queries.items():
+        began = time.perf_counter()
+        ranked = documents_in_order(search(text, 100))
+        latencies.append((time.perf_counter() - began) * 1000)
+        ndcgs.append(ndcg_at_k(ranked, qrels[qid], 10))
+        recalls.append(recall_at_k(ranked, qrels[qid], 100))
+    nan = float("nan")
+    return {
+        "queries": len(queries),
+        "ndcg@10": statistics.fmean(ndcgs) if ndcgs else nan,
+        "recall@100": statistics.fmean(recalls) if recalls else nan,
+        "latency_p50_ms": statistics.median(latencies) if latencies else nan,
+    }
