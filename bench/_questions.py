@@ -1,0 +1,61 @@
+"""Questions the load benchmarks rotate through: varied length and wording, mostly about product
+leadership (the seed articles), some off-topic (the service should answer those with no results).
+
+They are not the labelled evaluation questions (those live in ../shared/eval/questions.jsonl)."""
+
+QUESTIONS = [
+    # on topic, short keyword style
+    "RICE prioritization",
+    "NPS",
+    "product vision",
+    "Satya Nadella",
+    "chief product officer",
+    "burnout",
+    "stakeholder alignment",
+    "OKRs",
+    # on topic, ordinary questions
+    "What is product leadership?",
+    "How is a product leader different from a product manager?",
+    "What skills does a product leader need?",
+    "How do product leaders influence people who do not report to them?",
+    "Why do companies underinvest in training product managers?",
+    "What does a chief product officer do?",
+    "How can a product leader build trust with engineering teams?",
+    "What is the role of customer feedback in product decisions?",
+    "How should a product leader balance business viability and technical feasibility?",
+    "Which frameworks help teams prioritise features?",
+    "How do you measure the success of a product?",
+    "What is a product roadmap for?",
+    "How did Netflix move from DVDs to streaming?",
+    "What can we learn from Steve Jobs about focusing a product line?",
+    "How do great leaders communicate a product vision?",
+    "Why does storytelling matter in product management?",
+    "What does self-management mean for a manager?",
+    "How do Scrum and Kanban support product teams?",
+    "What metrics matter when launching a product?",
+    "How far ahead should a product strategy look?",
+    "What is the difference between output and outcome?",
+    "How do product leaders handle conflicting priorities from stakeholders?",
+    "Is product leadership relevant outside of software?",
+    "How can a product manager grow into a leadership role?",
+    "What makes team members feel heard?",
+    "Should product leaders be able to write code?",
+    "How do you run a good product review meeting?",
+    "What mistakes do new product leaders make?",
+    # on topic, long and conversational
+    "I just got promoted from senior product manager to head of product; what should I focus on in my first months?",
+    "Our engineers and designers keep disagreeing about scope, how would a good product leader resolve that?",
+    "Can you explain how data should be used to back product decisions without ignoring intuition?",
+    "What do the best product leaders think about when they look at revenue, margins and customer satisfaction?",
+    "How did Microsoft's culture change when Nadella became CEO and what does it teach product teams?",
+    "Which institutes or programs teach product leadership and what degrees do they offer?",
+    # off topic (expected: no results)
+    "How do I bake sourdough bread at home?",
+    "What is the capital of Australia?",
+    "How do I configure a Kubernetes ingress controller?",
+    "Best time of year to plant tomatoes",
+    "What is the boiling point of water at high altitude?",
+    "Who won the football world cup in 2010?",
+    "How do I reset my router password?",
+    "Explain the rules of cricket",
+]
