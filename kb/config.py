@@ -36,6 +36,8 @@ class Settings:
     api_keys: frozenset[str] = field(
         default_factory=lambda: frozenset(k.strip() for k in _env("API_KEYS", "").split(",") if k.strip())
     )
+    # Per-client rate limit in requests per second (0: off), with bursts of twice that (at least 1).
+    rate_limit: float = field(default_factory=lambda: float(_env("RATE_LIMIT", "0")))
     # Browser origins allowed to call the API (comma-separated); none by default.
     cors_origins: tuple[str, ...] = field(
         default_factory=lambda: tuple(o.strip() for o in _env("CORS_ORIGINS", "").split(",") if o.strip())

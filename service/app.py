@@ -23,7 +23,7 @@ from kb.config import get_settings
 from service import schemas
 from service.batcher import MicroBatcher
 from service.citations import Citation, CitationError, cite
-from service.ops import Metrics, RequestMiddleware, admin_guard
+from service.ops import Metrics, RateLimitMiddleware, RequestMiddleware, admin_guard
 from service.search import Hit, QueryError, Searcher, load_searcher
 
 log = logging.getLogger("kb.service")
@@ -103,6 +103,9 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
     app.state.searcher = searcher
     app.state.ready = False
     app.state.reload_lock = asyncio.Lock()
+    if settings.rate_limit > 0:
+        app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit, burst=int(2 * settings.rate_limit))
+    # Added last, so it runs first: limited and refused requests are counted and logged too.
     app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],

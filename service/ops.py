@@ -115,6 +115,43 @@ class RequestMiddleware:
             "status": status["code"], "ms": round(elapsed * 1000, 2)}})
 
 
+class RateLimitMiddleware:
+    """Per-client token bucket (client = peer address): ``rate`` requests a second, bursts of ``burst``.
+
+    Health, readiness and metrics are never limited, so probes and scrapers keep working.
+    """
+
+    EXEMPT = ("/healthz", "/readyz", "/metrics")
+
+    def __init__(self, app, rate: float, burst: int) -> None:
+        self.app = app
+        self.rate = rate
+        self.burst = float(max(1, burst))
+        self.buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, last refill time)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.EXEMPT:
+            await self.app(scope, receive, send)
+            return
+        client = (scope.get("client") or ("unknown", 0))[0]
+        now = time.monotonic()
+        tokens, last = self.buckets.get(client, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self.buckets[client] = (tokens, now)
+            retry = max(1, int((1 - tokens) / self.rate + 0.999))
+            data = json.dumps({"detail": "too many requests from this client; slow down"}).encode()
+            await send({"type": "http.response.start", "status": 429, "headers": [
+                (b"content-type", b"application/json"), (b"retry-after", str(retry).encode()),
+                (b"content-length", str(len(data)).encode())]})
+            await send({"type": "http.response.body", "body": data})
+            return
+        self.buckets[client] = (tokens - 1, now)
+        if len(self.buckets) > 100_000:  # forget idle clients rather than grow without bound
+            self.buckets = {c: v for c, v in self.buckets.items() if now - v[1] < 60}
+        await self.app(scope, receive, send)
+
+
 class _BodyTooLarge(Exception):
     pass
 

@@ -97,6 +97,17 @@ def test_api_keys_when_configured(searcher, settings_env):
         assert c.get("/healthz").status_code == 200
 
 
+def test_rate_limit_when_configured(searcher, settings_env):
+    settings_env(RATE_LIMIT="1")  # 1 request a second, bursts of 2
+    with TestClient(create_app(searcher)) as c:
+        codes = [c.get("/documents").status_code for _ in range(4)]
+        assert codes[:2] == [200, 200] and 429 in codes[2:]
+        limited = c.get("/documents")
+        assert limited.status_code == 429 and limited.json()["detail"] and limited.headers["retry-after"]
+        assert c.get("/healthz").status_code == 200  # probes are never limited
+        assert 'status="429"' in c.get("/metrics").text
+
+
 def _wait_ready(port: int) -> None:
     deadline = time.time() + 30
     while time.time() < deadline:
