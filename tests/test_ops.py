@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import http.client
 import shutil
 import threading
 import time
-import urllib.parse
 
 import pytest
 import uvicorn
@@ -16,6 +14,7 @@ from kb.config import get_settings
 from service.app import create_app
 from service.search import load_searcher
 from tests.conftest import SEEDS
+from tests.loadgen import SearchLoad, admin_reload, wait_ready
 from tests.test_e2e import free_port
 
 TOKEN = "test-admin-token"
@@ -108,19 +107,6 @@ def test_rate_limit_when_configured(searcher, settings_env):
         assert 'status="429"' in c.get("/metrics").text
 
 
-def _wait_ready(port: int) -> None:
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("server not ready")
-
-
 def test_reindex_and_reload_under_load_loses_no_request(seed_index, tmp_path, settings_env):
     """16 clients search while the seeds are re-indexed into the served folder and the service reloads."""
     from indexer.build import build_index
@@ -133,46 +119,19 @@ def test_reindex_and_reload_under_load_loses_no_request(seed_index, tmp_path, se
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    _wait_ready(port)
+    wait_ready(port)
     before = load_searcher(index_dir).version_dir.name
-
-    stop = threading.Event()
-    outcomes: list[int] = []
     questions = ["What is RICE?", "How do product leaders deal with burnout?", "Is anyone born a great leader?"]
-
-    def client_loop(n: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        i = n
-        while not stop.is_set():
-            i += 1
-            try:
-                conn.request("GET", "/search?" + urllib.parse.urlencode({"q": questions[i % 3], "k": 5}))
-                response = conn.getresponse()
-                response.read()
-                outcomes.append(response.status)
-            except OSError:
-                outcomes.append(-1)
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-
-    clients = [threading.Thread(target=client_loop, args=(n,)) for n in range(16)]
-    for c in clients:
-        c.start()
     try:
-        time.sleep(1)
-        build_index([SEEDS], index_dir)  # re-index into the served folder
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        conn.request("POST", "/admin/reload", headers={"Authorization": "Bearer wrong"})
-        assert conn.getresponse().read() and True
-        conn.request("POST", "/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
-        response = conn.getresponse()
-        body = response.read().decode()
-        assert response.status == 200 and '"reloaded":true' in body, body
-        time.sleep(1)
+        with SearchLoad(port, 16, questions, k=5) as load:
+            time.sleep(1)
+            build_index([SEEDS], index_dir)  # re-index into the served folder
+            assert admin_reload(port, "wrong")[0] == 401
+            status, body = admin_reload(port, TOKEN)
+            assert status == 200 and '"reloaded":true' in body, body
+            time.sleep(1)
     finally:
-        stop.set()
-        for c in clients:
-            c.join(timeout=30)
         server.should_exit = True
         thread.join(timeout=10)
-    assert outcomes and all(s == 200 for s in outcomes), {s: outcomes.count(s) for s in set(outcomes)}
+    assert load.statuses and not load.failures(), load.failures()
     assert load_searcher(index_dir).version_dir.name != before
