@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
 
 from indexer import store
 from kb.config import get_settings
@@ -164,9 +165,11 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
         min_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
         style: Literal["plain", "markdown", "apa"] = "apa",
     ) -> schemas.SearchResponse:
-        return await run_search(
-            s, schemas.SearchRequest(q=q, k=k, mode=mode, doc_ids=doc_id, min_score=min_score, style=style)
-        )
+        try:
+            req = schemas.SearchRequest(q=q, k=k, mode=mode, doc_ids=doc_id, min_score=min_score, style=style)
+        except ValidationError as exc:  # e.g. too many doc_id values: the body model's limits apply here too
+            raise RequestValidationError(exc.errors()) from None
+        return await run_search(s, req)
 
     @app.post("/search", response_model=schemas.SearchResponse, responses=errors, summary="Search (JSON body)",
               dependencies=guarded)

@@ -79,6 +79,7 @@ def test_health_and_readiness(client):
         {"q": "leadership", "mode": "magic"},
         {"q": "leadership", "min_score": 2},
         {"q": "leadership", "doc_id": "missing.txt"},
+        {"q": "leadership", "doc_id": [f"d{i}" for i in range(1001)]},
         {},
     ],
 )
