@@ -90,8 +90,44 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from kb.evaluation import evaluate, evaluate_beir, format_report, is_beir_folder, load_beir, load_questions
 
-    if is_beir_folder(args.questions):
-        return _eval_beir(args, evaluate_beir, format_report, load_beir)
+    if args.questions.is_dir():
+        # A BEIR collection: index its corpus, then rank every judged query with "no answer" switched
+        # off (min_score=0), since this measures ranking, not rejection.
+        from corpus.documents import SourceError
+        from indexer.build import build_index
+        from service.search import QueryError
+
+        folder: Path = args.questions
+        if not is_beir_folder(folder):
+            return _fail(f"{folder}: not a BEIR folder (needs corpus.jsonl, queries.jsonl and qrels/test.tsv)")
+        try:
+            queries, qrels = load_beir(folder)
+        except ValueError as exc:
+            return _fail(str(exc))
+        # Without --index-dir (its default is the service's index, never to be overwritten by a test
+        # collection) the index is cached beside the collection.
+        given = args.index_dir.resolve() != get_settings().index_dir.resolve()
+        index_dir = args.index_dir if given else folder / ".kb-index"
+        try:
+            built = build_index([folder / "corpus.jsonl"], index_dir, progress=_say, show_bars=sys.stderr.isatty(),
+                                only_if_stale=True, metadata_file=None)
+        except KeyboardInterrupt:
+            return _fail("interrupted; the previous index (if any) is untouched", 130)
+        except (SourceError, ValueError) as exc:
+            return _fail(str(exc))
+        _say(f"{'reusing' if built.skipped else 'built'} the index of {built.documents} documents in {index_dir}")
+        searcher = _searcher(index_dir)
+
+        def search(question: str, k: int) -> list:
+            try:
+                return searcher.search(question, k=k, mode=args.mode, rerank=not args.no_rerank, min_score=0.0)
+            except QueryError:  # an empty query text: nothing retrieved
+                return []
+
+        report = evaluate_beir(queries, qrels, search, depth=100)
+        print(json.dumps(report) if args.json else format_report(report))
+        return 0
+
     if not args.questions.is_file():
         return _fail(f"{args.questions}: not a question file nor a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
     searcher = _searcher(args.index_dir)
@@ -99,22 +135,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     texts = {d.doc_id: d.text for d in searcher.documents}
     report = evaluate(questions, lambda q, k: searcher.search(q, k=k, mode=args.mode, rerank=not args.no_rerank),
                       texts, k=args.k)
-    print(json.dumps(report) if args.json else format_report(report))
-    return 0
-
-
-def _eval_beir(args: argparse.Namespace, evaluate_beir, format_report, load_beir) -> int:
-    """Index the collection's corpus (its own index folder unless --index-dir is given), then rank
-    every test query with "no answer" switched off: this measures ranking, not rejection."""
-    from indexer.build import build_index
-
-    folder: Path = args.questions
-    index_dir = args.index_dir if args.index_dir_given else folder / ".kb-index"
-    build_index([folder / "corpus.jsonl"], index_dir, progress=_say, only_if_stale=True, metadata_file=None)
-    searcher = _searcher(index_dir)
-    queries, qrels = load_beir(folder)
-    report = evaluate_beir(queries, qrels, lambda q, k: searcher.search(
-        q, k=k, mode=args.mode, rerank=not args.no_rerank, min_score=0.0))
     print(json.dumps(report) if args.json else format_report(report))
     return 0
 
@@ -160,11 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="retrieval metrics on labelled questions or a BEIR collection",
                        description="QUESTIONS.jsonl (one JSON object a line: id, question, relevant: [{source, "
                                    "quote}]): hit@1, recall@5, MRR@10, rejection and verbatim rate, as "
-                                   "shared/eval/score.py computes them. A BEIR folder (corpus.jsonl, queries.jsonl, "
-                                   "qrels/test.tsv): its corpus is indexed (into FOLDER/.kb-index unless --index-dir "
-                                   "is given) and nDCG@10 and recall@100 are reported at document level.")
+                                   "shared/eval/score.py computes them, on the index of --index-dir. A BEIR folder "
+                                   "(corpus.jsonl, queries.jsonl, qrels/test.tsv): its corpus is indexed, or the "
+                                   "index reused if up to date, in --index-dir if given, else in FOLDER/.kb-index; "
+                                   "every judged query is searched (100 passages, no-answer rejection off) and "
+                                   "nDCG@10 and recall@100 are reported at document level.")
     p.add_argument("questions", type=Path, metavar="QUESTIONS_OR_BEIR_FOLDER")
-    p.add_argument("-k", type=int, default=10)
+    p.add_argument("-k", type=int, default=10, help="passages per question for a question file (default 10; "
+                                                    "a BEIR folder always ranks 100)")
     p.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
     p.add_argument("--no-rerank", action="store_true", help="keep the fused order (for comparison)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -177,7 +200,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
-    args.index_dir_given = any(a == "--index-dir" or a.startswith("--index-dir=") for a in (argv or sys.argv[1:]))
     return args.func(args)
 
 

@@ -92,64 +92,106 @@ def format_report(report: dict) -> str:
 
 
 # ---------------------------------------------------------------- BEIR collections
+#
+# Layout: ``corpus.jsonl`` ({"_id", "title", "text"}), ``queries.jsonl`` ({"_id", "text"}) and
+# ``qrels/test.tsv`` (header ``query-id  corpus-id  score``; graded, score > 0 is relevant).
+# Metrics follow BEIR (pytrec_eval): linear gains, log2 discounts, averaged over queries.
+
+Qrels = dict[str, dict[str, int]]
 
 
-def is_beir_folder(path: Path) -> bool:
-    return path.is_dir() and (path / "corpus.jsonl").is_file() and (path / "queries.jsonl").is_file()
+def is_beir_folder(path: Path, split: str = "test") -> bool:
+    """True when ``path`` is a folder with the three files of a BEIR collection."""
+    return path.is_dir() and all(
+        (path / name).is_file() for name in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv")
+    )
 
 
-def load_beir(folder: Path, split: str = "test") -> tuple[dict[str, str], dict[str, dict[str, int]]]:
-    """Queries by id and graded qrels ``{query_id: {doc_id: grade}}`` (grade > 0 is relevant)."""
-    queries = {}
-    with (folder / "queries.jsonl").open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                q = json.loads(line)
-                queries[str(q["_id"])] = q["text"]
-    qrels: dict[str, dict[str, int]] = {}
-    with (folder / "qrels" / f"{split}.tsv").open(encoding="utf-8") as f:
-        for n, line in enumerate(f):
-            parts = line.rstrip("\n").split("\t")
-            if n == 0 and not parts[-1].lstrip("-").isdigit():
-                continue  # header
-            if len(parts) >= 3 and int(parts[-1]) > 0:
-                qrels.setdefault(parts[0], {})[parts[1]] = int(parts[-1])
-    return {q: queries[q] for q in qrels if q in queries}, qrels
+def load_beir(folder: Path, split: str = "test") -> tuple[dict[str, str], Qrels]:
+    """Queries ``{query_id: text}`` of every query judged in ``qrels/<split>.tsv``, and the judgements
+    ``{query_id: {doc_id: grade}}`` as given (grades <= 0 included); ValueError on a malformed file."""
+    texts: dict[str, str] = {}
+    path = folder / "queries.jsonl"
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                texts[str(record["_id"])] = str(record["text"])
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{lineno}: expected a JSON object with '_id' and 'text'") from exc
+    qrels: Qrels = {}
+    path = folder / "qrels" / f"{split}.tsv"
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            parts = line.rstrip("\r\n").split("\t")
+            try:
+                query_id, doc_id, grade = parts[0], parts[-2], int(parts[-1])
+                if len(parts) < 3:
+                    raise ValueError
+            except (ValueError, IndexError) as exc:
+                if lineno == 1:
+                    continue  # the header line
+                raise ValueError(f"{path}:{lineno}: expected query-id, corpus-id and an integer score") from exc
+            qrels.setdefault(query_id, {})[doc_id] = grade
+    missing = [q for q in qrels if q not in texts]
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} judged queries are not in queries.jsonl (first: {missing[0]!r})")
+    return {q: texts[q] for q in qrels}, qrels
 
 
 def ndcg_at_k(ranked: list[str], grades: dict[str, int], k: int = 10) -> float:
-    """nDCG@k with graded gains (2^grade - 1) and log2 discounts; 0 when nothing is relevant."""
-    dcg = sum((2 ** grades.get(d, 0) - 1) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
-    ideal = sorted(grades.values(), reverse=True)[:k]
-    idcg = sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(ideal))
+    """nDCG@k of a ranked list of distinct doc ids: gain = grade (grades <= 0 count 0), discount
+    log2(rank + 1), ideal from all judged documents; 0.0 when no document is relevant."""
+    gains = {d: g for d, g in grades.items() if g > 0}
+    dcg = sum(gains.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted(gains.values(), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
     return dcg / idcg if idcg else 0.0
 
 
 def recall_at_k(ranked: list[str], grades: dict[str, int], k: int = 100) -> float:
+    """Share of the relevant documents (grade > 0) found in the first k of a ranked list of distinct
+    doc ids; 0.0 when no document is relevant."""
     relevant = {d for d, g in grades.items() if g > 0}
     return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
 
 
 def documents_in_order(hits: list[Hit]) -> list[str]:
-    """Passages to a document ranking: a document ranks where its best passage does."""
-    seen: dict[str, None] = {}
-    for h in hits:
-        seen.setdefault(h.doc_id, None)
-    return list(seen)
+    """Passages to a document ranking: a document ranks where its first (best) passage does."""
+    return list(dict.fromkeys(h.doc_id for h in hits))
 
 
-def evaluate_beir(queries: dict[str, str], qrels: dict[str, dict[str, int]], search: SearchFn) -> dict:
-    ndcgs, recalls, latencies = [], [], []
+def evaluate_beir(queries: dict[str, str], qrels: Qrels, search: SearchFn, depth: int = 100,
+                  ignore_identical_ids: bool = True) -> dict:
+    """Mean nDCG@10 and recall@100 over the queries with at least one relevant document (the others
+    are only counted). ``search(text, depth)`` returns ranked passages; as in BEIR, a document whose
+    id equals the query's id is dropped from its ranking unless ``ignore_identical_ids`` is False."""
+    ndcgs: list[float] = []
+    recalls: list[float] = []
+    latencies: list[float] = []
+    unjudged = no_results = 0
     for qid, text in queries.items():
+        grades = qrels.get(qid, {})
+        if not any(g > 0 for g in grades.values()):
+            unjudged += 1
+            continue
         began = time.perf_counter()
-        ranked = documents_in_order(search(text, 100))
+        hits = search(text, depth)
         latencies.append((time.perf_counter() - began) * 1000)
-        ndcgs.append(ndcg_at_k(ranked, qrels[qid], 10))
-        recalls.append(recall_at_k(ranked, qrels[qid], 100))
+        ranked = [d for d in documents_in_order(hits) if not (ignore_identical_ids and d == qid)]
+        no_results += not ranked
+        ndcgs.append(ndcg_at_k(ranked, grades, 10))
+        recalls.append(recall_at_k(ranked, grades, 100))
     nan = float("nan")
     return {
-        "queries": len(queries),
+        "queries": len(ndcgs),
         "ndcg@10": statistics.fmean(ndcgs) if ndcgs else nan,
         "recall@100": statistics.fmean(recalls) if recalls else nan,
+        "queries_without_relevant_docs": unjudged,
+        "queries_with_no_results": no_results,
         "latency_p50_ms": statistics.median(latencies) if latencies else nan,
     }
