@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/load.py                      # 15 s per level, 1/8/32 clients
     .venv/bin/python bench/load.py --seconds 5 --levels 1,8 --json
-    .venv/bin/python bench/load.py --server-env KB_BATCH_WAIT_MS=0     # compare a server setting
+    .venv/bin/python bench/load.py --server-env KB_THREADS=1     # compare a server setting
 
 Steps, all in one run:
  1. an index of --sources in --index-dir (`kb index --if-stale`: built only if missing or stale);
@@ -334,7 +334,7 @@ def main() -> int:
     ap.add_argument("--no-floor", action="store_true", help="skip the model floor")
     ap.add_argument("--no-eval", action="store_true", help="skip the retrieval quality run")
     ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
-                    help="extra environment for the server, e.g. KB_BATCH_WAIT_MS=0 (repeatable)")
+                    help="extra environment for the server, e.g. KB_THREADS=1 (repeatable)")
     ap.add_argument("--quiet-wait", type=float, default=60.0,
                     help="wait up to this long for other processes to leave the CPUs idle (default 60)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")

@@ -22,10 +22,10 @@ class Settings:
     sources: Path = field(default_factory=lambda: Path(_env("SOURCES", str(PROJECT_ROOT / "seeds"))))
     host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: int(_env("PORT", "8000")))
-    # Threads for ONNX Runtime on the query path; 0 lets the encoder choose.
+    # Cores for query embedding: the lone-query call's ONNX Runtime threads and the number of
+    # single-thread lanes under load; 0 means every core this process may use.
     threads: int = field(default_factory=lambda: int(_env("THREADS", "0")))
-    # Micro-batching: how long the first query of a batch waits for company, and the largest batch.
-    batch_wait_ms: float = field(default_factory=lambda: float(_env("BATCH_WAIT_MS", "2")))
+    # Micro-batching: the most queries one model call takes.
     max_batch: int = field(default_factory=lambda: int(_env("MAX_BATCH", "64")))
     max_query_chars: int = field(default_factory=lambda: int(_env("MAX_QUERY_CHARS", "1000")))
     max_body_bytes: int = field(default_factory=lambda: int(_env("MAX_BODY_BYTES", "65536")))

@@ -1,41 +1,125 @@
-"""Query embeddings with ONNX Runtime: same vectors as the indexer, no torch on the serve path."""
+"""Query embeddings with ONNX Runtime: the indexer's vectors without torch on the serve path.
+
+``QueryEncoder`` reads the folder ``indexer.onnx_export.export_onnx`` writes. Its vectors match
+``SentenceTransformer.encode(texts, normalize_embeddings=True)`` to float32 rounding (cosine > 0.99999):
+the same tokenizer file and truncation, and pooling and normalisation inside the graph.
+
+Two ways to run the model, because on a 2-core machine the web server needs CPU too:
+
+- ``encode(texts)``: one call spread over every core (ONNX Runtime intra-op threads). Fastest for a
+  call that has the machine to itself: a lone query when the service is idle.
+- ``encode(texts, lane=True)``: one call on the calling thread only. Several such calls run side by
+  side, one per core. Under load this wins: a multi-threaded call stalls at every operator whenever
+  the event loop takes one of its cores (measured in docs/BENCHMARKS.md), single-threaded calls do not.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
+
+#: Most padded tokens per model call. A batch is sorted by length and cut into calls of at most this
+#: many tokens, which removes nearly all padding.
+TOKENS_PER_CALL = 256
+
+
+def available_cores() -> int:
+    """Cores this process may run on (respects CPU affinity, unlike ``os.cpu_count``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 class QueryEncoder:
-    """Thread-safe: an ONNX Runtime session may be run from several threads at once."""
+    """Embeds texts into L2-normalised float32 vectors.
+
+    Thread-safe: ``encode`` keeps no state between calls, an ONNX Runtime session may run from several
+    threads at once, and the tokenizer is only configured in ``__init__``.
+    """
 
     def __init__(self, folder: Path, threads: int | None = None) -> None:
+        """Load ``model.onnx``, ``tokenizer.json`` and ``encoder.json`` from ``folder``.
+
+        ``threads`` is the intra-op thread count of the all-cores session; ``None`` or 0 means every
+        available core. The single-thread session of ``lane=True`` is created on first use.
+        """
+        folder = Path(folder)
         config = json.loads((folder / "encoder.json").read_text(encoding="utf-8"))
         self.dimension = int(config["dimension"])
+        self.max_seq_length = int(config["max_seq_length"])
+        self.model_file = folder / "model.onnx"
+
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        # Same truncation as sentence-transformers: [CLS] + pieces + [SEP] within max_seq_length.
-        self.tokenizer.enable_truncation(max_length=int(config["max_seq_length"]))
+        # The shipped tokenizer.json truncates at 128 and pads every text to 128: override both.
+        # Truncation counts [CLS] and [SEP] within max_seq_length, as sentence-transformers does;
+        # padding goes to the longest text of the call.
+        self.tokenizer.enable_truncation(max_length=self.max_seq_length)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+
+        self.threads = threads or available_cores()
+        self.session = self._session(self.threads)
+        self._lane_session: ort.InferenceSession | None = None
+        self._lane_lock = threading.Lock()
+        self._inputs = {i.name for i in self.session.get_inputs()}
+        self._output = self.session.get_outputs()[0].name
+
+    def _session(self, threads: int) -> ort.InferenceSession:
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle ORT threads would otherwise spin and steal the cores the web server needs.
+        # Workers that spin between operators instead of sleeping answer a lone query ~0.5 ms sooner.
+        # (The single-thread session has no workers; this setting does not concern it.)
         options.add_session_config_entry("session.intra_op.allow_spinning", "1")
-        self.session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(self.model_file), options, providers=["CPUExecutionProvider"])
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    @property
+    def lane_session(self) -> ort.InferenceSession:
+        """The single-thread session (its own copy of the weights, about 115 MB), made once."""
+        if self._lane_session is None:
+            with self._lane_lock:
+                if self._lane_session is None:
+                    self._lane_session = self.session if self.threads == 1 else self._session(1)
+        return self._lane_session
+
+    def encode(self, texts: list[str], lane: bool = False) -> np.ndarray:
+        """Return an ``(len(texts), dimension)`` float32 array of unit-length rows, in input order.
+
+        ``lane=True`` runs on the calling thread only (see the module docstring)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        batch = self.tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in batch], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
-        types = np.zeros_like(ids)
-        (vectors,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        session = self.lane_session if lane else self.session
+        encodings = self.tokenizer.encode_batch(texts)
+        if len(encodings) == 1:
+            return self._run(session, encodings)
+        lengths = [sum(e.attention_mask) for e in encodings]
+        order = sorted(range(len(encodings)), key=lengths.__getitem__)
+        out = np.empty((len(encodings), self.dimension), dtype=np.float32)
+        start = 0
+        while start < len(order):
+            # Sorted ascending, so the last text taken is the longest of its call.
+            end = start + 1
+            while end < len(order) and (end - start + 1) * lengths[order[end]] <= TOKENS_PER_CALL:
+                end += 1
+            rows = order[start:end]
+            out[rows] = self._run(session, [encodings[i] for i in rows])
+            start = end
+        return out
+
+    def _run(self, session: ort.InferenceSession, encodings: list[Encoding]) -> np.ndarray:
+        """One model call on encodings padded to the longest of the whole batch, cut back to this call's."""
+        width = max(sum(e.attention_mask) for e in encodings)
+        ids = np.array([e.ids[:width] for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask[:width] for e in encodings], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        (vectors,) = session.run([self._output], feed)
+        return np.asarray(vectors, dtype=np.float32)

@@ -125,6 +125,11 @@ class Searcher:
         self.p_end = np.array([p["end"] for p in passages], dtype=np.int64)
         self.p_section = [p["section"] for p in passages]
         self.p_sentences = [np.array(p["sentences"], dtype=np.int64) for p in passages]
+        # The same rows flat, with each passage's first position: one gather serves many passages.
+        counts_per_passage = np.array([len(rows) for rows in self.p_sentences], dtype=np.int64)
+        self.p_sentence_count = counts_per_passage
+        self.p_sentence_first = np.cumsum(counts_per_passage) - counts_per_passage
+        self.p_sentence_flat = (np.concatenate(self.p_sentences) if passages else np.zeros(0)).astype(np.int64)
 
         self.dense = faiss.read_index(str(folder / "dense.faiss"))
         if self.dense.ntotal != len(passages) or self.dense.d != DIMENSION:
@@ -150,8 +155,8 @@ class Searcher:
     def passage_count(self) -> int:
         return len(self.p_doc)
 
-    def encode(self, queries: list[str]) -> np.ndarray:
-        return self.encoder.encode(queries)
+    def encode(self, queries: list[str], lane: bool = False) -> np.ndarray:
+        return self.encoder.encode(queries, lane=lane)
 
     # ------------------------------------------------------------------ retrieval
 
@@ -199,21 +204,7 @@ class Searcher:
             fused = _rrf([dense_rank, keyword_rank], params.rrf_k)
 
         candidates = fused[: max(params.rerank_depth, k)] if rerank else fused
-        best_kw = max((keyword_scores[i] for i in candidates), default=0.0) or 1.0
-        passage_cosines = self.passage_vectors(np.array(candidates, dtype=np.int64)) @ qv if candidates else []
-        scored = []
-        for position, (i, passage_cos) in enumerate(zip(candidates, passage_cosines, strict=True)):
-            sent_rows = self.p_sentences[i]
-            sent_cos = self.sentence_vectors[sent_rows] @ qv if len(sent_rows) else np.zeros(1, dtype=np.float32)
-            best_sentence = float(sent_cos.max())
-            passage_cos = float(passage_cos)
-            kw = float(keyword_scores[i] / best_kw)
-            if rerank:
-                score = params.w_sentence * best_sentence + params.w_passage * passage_cos + params.w_keyword * kw
-            else:
-                score = -float(position)  # keep the fused order
-            scored.append((score, i, best_sentence, passage_cos, kw, sent_cos))
-        scored.sort(key=lambda t: -t[0])
+        scored = self._rerank(np.array(candidates, dtype=np.int64), qv, keyword_scores, rerank, params)
 
         if not scored or not self._answerable(query, scored, keyword_scores, threshold, params):
             return []
@@ -242,6 +233,38 @@ class Searcher:
             if len(hits) == k:
                 break
         return hits
+
+    def _rerank(self, candidates: np.ndarray, qv: np.ndarray, keyword_scores: np.ndarray, rerank: bool,
+                params: SearchParams) -> list[tuple]:
+        """Score candidates by best sentence, passage and keyword evidence; best first.
+
+        Each tuple: (score, passage, best sentence cosine, passage cosine, keyword share, sentence cosines).
+        All candidates' sentences are scored in one matrix product, whatever the size of the corpus."""
+        if len(candidates) == 0:
+            return []
+        passage_cos = (self.passage_vectors(candidates) @ qv).astype(np.float64)
+        counts = self.p_sentence_count[candidates]
+        ends = np.cumsum(counts)
+        starts = ends - counts  # where each candidate's sentences begin in the gathered rows
+        positions = np.repeat(self.p_sentence_first[candidates] - starts, counts) + np.arange(ends[-1])
+        sentence_cos = self.sentence_vectors[self.p_sentence_flat[positions]] @ qv
+        best_sentence = np.zeros(len(candidates), dtype=np.float64)
+        some = counts > 0
+        if some.any():
+            best_sentence[some] = np.maximum.reduceat(sentence_cos, starts[some])
+        kw_scores = keyword_scores[candidates].astype(np.float64)
+        best_kw = float(kw_scores.max()) or 1.0
+        kw = kw_scores / best_kw
+        if rerank:
+            score = params.w_sentence * best_sentence + params.w_passage * passage_cos + params.w_keyword * kw
+        else:
+            score = -np.arange(len(candidates), dtype=np.float64)  # keep the fused order
+        no_sentences = np.zeros(1, dtype=np.float32)
+        return [
+            (float(score[j]), int(candidates[j]), float(best_sentence[j]), float(passage_cos[j]), float(kw[j]),
+             sentence_cos[starts[j]:ends[j]] if counts[j] else no_sentences)
+            for j in np.argsort(-score, kind="stable")
+        ]
 
     def _answerable(self, query: str, scored: list, keyword_scores: np.ndarray, threshold: float,
                     params: SearchParams) -> bool:

@@ -84,13 +84,19 @@ def test_rare_words_are_found(searcher):
     assert "Nadella" in searcher.search("Nadella", k=3)[0].text
 
 
-def test_serve_path_embeddings_equal_the_indexers(searcher):
+@pytest.mark.parametrize("lane", [False, True], ids=["all-cores call", "single-thread lane"])
+def test_serve_path_embeddings_equal_the_indexers(searcher, lane):
     import numpy as np
 
     from indexer.model import embed
 
     texts = ["What is RICE?", "How do product leaders deal with burnout?", "word " * 400, "é ü 中文 🙂 عربى",
              "", "Product leadership typically comes before product management in the product build journey.",
-             "NPS", "a" * 3000, "Line one.\nLine two.\tTabbed."]
-    cosine = (embed(texts) * searcher.encode(texts)).sum(axis=1)
-    assert np.all(cosine >= 0.99999), cosine
+             "NPS", "a" * 3000, "Line one.\nLine two.\tTabbed.", "RICE", "Who is Satya Nadella?",
+             *[f"question number {n} about product strategy and team leadership" for n in range(40)]]
+    want = embed(texts)
+    together = searcher.encode(texts, lane=lane)  # one batch: sorted by length, cut into calls
+    alone = np.stack([searcher.encode([t], lane=lane)[0] for t in texts])
+    for got in (together, alone):
+        cosine = (want * got).sum(axis=1)
+        assert np.all(cosine >= 0.99999), cosine
