@@ -6,7 +6,9 @@
 ``torch``: sentence-transformers (``indexer.model.embed``, the packaged all-MiniLM-L6-v2) encoding
 one short query at a time, then batches of 128.
 ``onnx``: the serve path's ``service.encoder.QueryEncoder`` on the index's encoder/ folder, one at a
-time and batched (8, 32, 128), plus the whole in-process ``Searcher.search`` (encode + rank, no HTTP).
+time and batched (8, 32, 128) on every core, one at a time on a single-thread lane, and one lane per
+core side by side (the path under load), plus the whole in-process ``Searcher.search`` (encode + rank,
+no HTTP).
 Prints one JSON object.
 """
 
@@ -53,6 +55,29 @@ def batched(fn, size: int, min_seconds: float = 2.0, min_rounds: int = 3) -> dic
     return {"batch": size, "rounds": rounds, "ms_per_batch": total / rounds * 1000, "qps": size * rounds / total}
 
 
+def lanes_side_by_side(encoder, lanes: int, size: int, seconds: float = 3.0) -> dict:
+    """Queries/s of ``lanes`` threads each encoding batches of ``size`` on a single-thread lane."""
+    import threading
+
+    batch = [QUESTIONS[i % len(QUESTIONS)] for i in range(size)]
+    encoder.encode(batch, lane=True)  # warm-up (and creates the lane session)
+    done = [0] * lanes
+    stop = time.perf_counter() + seconds
+
+    def lane(n: int) -> None:
+        while time.perf_counter() < stop:
+            encoder.encode(batch, lane=True)
+            done[n] += size
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=lane, args=(n,)) for n in range(lanes)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"lanes": lanes, "batch": size, "qps": sum(done) / (time.perf_counter() - began)}
+
+
 def torch_floor(n: int) -> dict:
     import torch
 
@@ -80,6 +105,9 @@ def onnx_floor(index_dir: Path, n: int) -> dict:
     }
     for size in (8, 32, 128):
         out[f"batch{size}"] = batched(encoder.encode, size)
+    # The path under load: single-thread calls, one lane per core, side by side.
+    out["lane_one"] = one_at_a_time(lambda q: encoder.encode([q], lane=True), n // 2)
+    out["lanes"] = lanes_side_by_side(encoder, encoder.threads, size=8)
     searcher = load_searcher(index_dir)
     out["search_in_process"] = one_at_a_time(lambda q: searcher.search(q, k=10), n)
     out["passages"] = searcher.passage_count

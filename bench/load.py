@@ -277,6 +277,11 @@ def report_text(r: dict) -> str:
               o["one"]["qps"]],
              *[[f"ONNX encoder, batch of {b}", o["threads"], o[f"batch{b}"]["ms_per_batch"] / b, "",
                 o[f"batch{b}"]["qps"]] for b in (8, 32, 128)],
+             ["ONNX encoder, single-thread lane, 1 query at a time", 1, o["lane_one"]["median_ms"],
+              o["lane_one"]["p90_ms"], o["lane_one"]["qps"]],
+             [f"ONNX encoder, {o['lanes']['lanes']} single-thread lanes side by side, batches of "
+              f"{o['lanes']['batch']} (the path under load)", f"{o['lanes']['lanes']} × 1",
+              1000 / o["lanes"]["qps"], "", o["lanes"]["qps"]],
              ["in-process search, k=10 (ONNX encode + rank, no HTTP)", o["threads"],
               o["search_in_process"]["median_ms"], o["search_in_process"]["p90_ms"], o["search_in_process"]["qps"]]])]
         out.append(f"\nfloor = torch one query at a time: {floor_ms:.2f} ms median, {floor_qps:.1f} queries/s "
@@ -314,7 +319,51 @@ def report_text(r: dict) -> str:
             out.append(f"missed top 5: {', '.join(q['missed_top5'])}")
     elif q:
         out += ["", f"retrieval eval failed: {q['error']}"]
+    checks = r.get("targets")
+    if checks:
+        out += ["", "## Against the targets of the speed issue", "",
+                table(["target", "measured", "met"], [[c["target"], c["measured"], "yes" if c["met"] else "**no**"]
+                                                      for c in checks])]
     return "\n".join(out)
+
+
+def targets(r: dict) -> list[dict]:
+    """The speed issue's targets, checked against this run (ratios use this run's torch floor)."""
+    f = r.get("floor")
+    by_clients = {lv["clients"]: lv for lv in r.get("levels", [])}
+    out = []
+
+    def check(target: str, measured: str, met: bool) -> None:
+        out.append({"target": target, "measured": measured, "met": bool(met)})
+
+    if f and 1 in by_clients:
+        floor_ms = f["torch"]["one"]["median_ms"]
+        p50 = by_clients[1]["p50_ms"]
+        check("p50 at 1 client ≤ 0.6 × torch one-query floor", f"{p50:.2f} ms = {p50 / floor_ms:.2f} × "
+              f"{floor_ms:.2f} ms", p50 <= 0.6 * floor_ms)
+    if f and 32 in by_clients:
+        floor_qps = f["torch"]["one"]["qps"]
+        qps = by_clients[32]["qps"]
+        check("≥ 3 × the floor's single-stream rate at 32 clients",
+              f"{qps:.0f} q/s = {qps / floor_qps:.2f} × {floor_qps:.1f} q/s", qps >= 3 * floor_qps)
+    if 32 in by_clients:
+        p99 = by_clients[32]["p99_ms"]
+        check("p99 at 32 clients ≤ 250 ms", f"{p99:.0f} ms", p99 <= 250)
+    errors = sum(lv["errors"] for lv in r.get("levels", []))
+    check("zero errors", f"{errors} at every level" if not errors else f"{errors} errors", errors == 0)
+    if r.get("cold_starts_s"):
+        worst = max(r["cold_starts_s"])
+        check("cold start with an index present ≤ 3 s", f"worst {worst:.2f} s of {len(r['cold_starts_s'])}",
+              worst <= 3.0)
+    if r.get("vmhwm_mb"):
+        check("resident memory of the service ≤ 600 MB", f"peak {r['vmhwm_mb']:.0f} MB (VmHWM)", r["vmhwm_mb"] <= 600)
+    q = r.get("quality")
+    if q and "error" not in q:
+        check("retrieval quality in the same run (eval of shared/eval)",
+              f"hit@1 {q['hit@1']:.3f}, recall@5 {q['recall@5']:.3f}, mrr@10 {q['mrr@10']:.3f}, negatives "
+              f"rejected {q['negatives_rejected']:.3f}, verbatim {q['verbatim']:.3f}",
+              q["http_errors"] == 0 and q["verbatim"] == 1.0)
+    return out
 
 
 def main() -> int:
@@ -386,6 +435,7 @@ def main() -> int:
             server.stop()
     log_path.unlink(missing_ok=True)
 
+    result["targets"] = targets(result)
     if args.json:
         print(json.dumps(result, indent=1))
     else:

@@ -45,10 +45,11 @@ class Metrics:
         self.latency = Histogram("kb_http_request_seconds", "HTTP request latency", ["route"], registry=self.registry,
                                  buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
         self.queries = Counter("kb_queries_total", "searches by outcome", ["outcome"], registry=self.registry)
-        self.model_seconds = Histogram("kb_model_seconds", "query-embedding calls (one per micro-batch)",
+        # path: "all_cores" (a lone query on an idle service) or "lane" (single-thread calls under load)
+        self.model_seconds = Histogram("kb_model_seconds", "query-embedding calls (one per micro-batch)", ["path"],
                                        registry=self.registry, buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25))
-        self.batch_size = Histogram("kb_model_batch_size", "queries per embedding call", registry=self.registry,
-                                    buckets=(1, 2, 4, 8, 16, 32, 64))
+        self.batch_size = Histogram("kb_model_batch_size", "queries per embedding call", ["path"],
+                                    registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64))
         self.passages = Gauge("kb_index_passages", "passages in the loaded index", registry=self.registry)
         self.index_info = Gauge("kb_index_info", "the loaded index version (value 1)", ["version"],
                                 registry=self.registry)
