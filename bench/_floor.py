@@ -59,14 +59,16 @@ def lanes_side_by_side(encoder, lanes: int, size: int, seconds: float = 3.0) -> 
     """Queries/s of ``lanes`` threads each encoding batches of ``size`` on a single-thread lane."""
     import threading
 
-    batch = [QUESTIONS[i % len(QUESTIONS)] for i in range(size)]
-    encoder.encode(batch, lane=True)  # warm-up (and creates the lane session)
+    batches = [[QUESTIONS[(start + i) % len(QUESTIONS)] for i in range(size)] for start in range(len(QUESTIONS))]
+    encoder.encode(batches[0], lane=True)  # warm-up (and creates the lane session)
     done = [0] * lanes
     stop = time.perf_counter() + seconds
 
     def lane(n: int) -> None:
+        turn = n * 7  # each lane starts at a different question, and every batch differs
         while time.perf_counter() < stop:
-            encoder.encode(batch, lane=True)
+            encoder.encode(batches[turn % len(batches)], lane=True)
+            turn += size
             done[n] += size
 
     began = time.perf_counter()
