@@ -118,7 +118,8 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type", "X-API-Key"])
-    guarded = [Depends(_api_key_guard(settings.api_keys))]
+    # Without configured keys there is nothing to check (and no header to document in the schema).
+    guarded = [Depends(_api_key_guard(settings.api_keys))] if settings.api_keys else []
     admin = [Depends(admin_guard(settings.admin_token))]
 
     @app.exception_handler(RequestValidationError)
