@@ -97,6 +97,8 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
         # Warm both encoder paths so the first real queries do not pay for lazy initialisation.
         await run_in_threadpool(searcher.encode, ["warm up"], True)
         await batcher.encode("warm up")
+        log.info("ready: %d passages, query embedding on %d single-thread lanes (a lone query on %d threads)",
+                 searcher.passage_count, lanes, searcher.encoder.threads)
         app.state.ready = True
         yield
         app.state.ready = False
