@@ -50,7 +50,7 @@ class KeywordIndex:
             term = t.word_to_id.get(word)
             if term is None and word not in self._stopwords:
                 term = t.stem_to_sid.get(t.stemmer(word) if t.stemmer else word)
-            if term is not None and word:
+            if term is not None:
                 ids.append(term)
         return ids
 

@@ -24,7 +24,6 @@ from kb.config import get_settings
 from service import schemas
 from service.batcher import MicroBatcher
 from service.citations import Citation, CitationError, cite
-from service.encoder import available_cores
 from service.ops import Metrics, RateLimitMiddleware, RequestMiddleware, admin_guard
 from service.search import Hit, QueryError, Searcher, load_searcher
 
@@ -90,15 +89,13 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        lanes = settings.threads or available_cores()
+        lanes = searcher.encoder.threads  # one single-thread lane per core the all-cores call uses
         batcher = MicroBatcher(timed_encode, lanes=lanes, max_batch=settings.max_batch)
         await batcher.start()
         app.state.batcher = batcher
-        # Warm both encoder paths so the first real queries do not pay for lazy initialisation.
-        await run_in_threadpool(searcher.encode, ["warm up"], True)
-        await batcher.encode("warm up")
-        log.info("ready: %d passages, query embedding on %d single-thread lanes (a lone query on %d threads)",
-                 searcher.passage_count, lanes, searcher.encoder.threads)
+        await run_in_threadpool(searcher.encoder.warm_up)
+        log.info("ready: %d passages, query embedding on %d single-thread lanes (a lone query on all %d)",
+                 searcher.passage_count, lanes, lanes)
         app.state.ready = True
         yield
         app.state.ready = False
@@ -247,8 +244,7 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
                 if version is not None and version.resolve() == current.version_dir.resolve():
                     return schemas.Reloaded(reloaded=False, index_version=version.name, passages=current.passage_count)
                 fresh = await run_in_threadpool(load_searcher, index_dir, settings.threads or None, current)
-                await run_in_threadpool(fresh.encode, ["warm up"])
-                await run_in_threadpool(fresh.encode, ["warm up"], True)
+                await run_in_threadpool(fresh.encoder.warm_up)
             except store.BadIndexError as exc:
                 metrics.reloads.labels("refused").inc()
                 raise HTTPException(status_code=409, detail=f"kept the current index: {exc}") from None

@@ -53,6 +53,11 @@ class MicroBatcher:
         with self._changed:
             self._stopping = True
             self._changed.notify_all()
+            left = list(self._queue)
+            self._queue.clear()
+        for _, future, loop in left:  # nobody will encode these any more
+            with contextlib.suppress(RuntimeError):  # that event loop is closed
+                loop.call_soon_threadsafe(_settle, [(future, RuntimeError("batcher stopped"))])
         for t in self._threads:
             await asyncio.to_thread(t.join, 5)
         self._threads = []

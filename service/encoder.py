@@ -97,9 +97,9 @@ class QueryEncoder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         session = self.lane_session if lane else self.session
         encodings = self.tokenizer.encode_batch(texts)
-        if len(encodings) == 1:
-            return self._run(session, encodings)
         lengths = [sum(e.attention_mask) for e in encodings]
+        if len(encodings) == 1:
+            return self._run(session, encodings, lengths[0])
         order = sorted(range(len(encodings)), key=lengths.__getitem__)
         out = np.empty((len(encodings), self.dimension), dtype=np.float32)
         start = 0
@@ -109,13 +109,18 @@ class QueryEncoder:
             while end < len(order) and (end - start + 1) * lengths[order[end]] <= TOKENS_PER_CALL:
                 end += 1
             rows = order[start:end]
-            out[rows] = self._run(session, [encodings[i] for i in rows])
+            out[rows] = self._run(session, [encodings[i] for i in rows], lengths[order[end - 1]])
             start = end
         return out
 
-    def _run(self, session: ort.InferenceSession, encodings: list[Encoding]) -> np.ndarray:
-        """One model call on encodings padded to the longest of the whole batch, cut back to this call's."""
-        width = max(sum(e.attention_mask) for e in encodings)
+    def warm_up(self) -> None:
+        """One call on each session, so that no request pays for lazy initialisation."""
+        self.encode(["warm up"])
+        self.encode(["warm up"], lane=True)
+
+    def _run(self, session: ort.InferenceSession, encodings: list[Encoding], width: int) -> np.ndarray:
+        """One model call on encodings padded to the longest of the whole batch, cut back to ``width``
+        (the longest of this call)."""
         ids = np.array([e.ids[:width] for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask[:width] for e in encodings], dtype=np.int64)
         feed = {"input_ids": ids, "attention_mask": mask}

@@ -126,10 +126,9 @@ class Searcher:
         self.p_section = [p["section"] for p in passages]
         self.p_sentences = [np.array(p["sentences"], dtype=np.int64) for p in passages]
         # The same rows flat, with each passage's first position: one gather serves many passages.
-        counts_per_passage = np.array([len(rows) for rows in self.p_sentences], dtype=np.int64)
-        self.p_sentence_count = counts_per_passage
-        self.p_sentence_first = np.cumsum(counts_per_passage) - counts_per_passage
-        self.p_sentence_flat = (np.concatenate(self.p_sentences) if passages else np.zeros(0)).astype(np.int64)
+        self.p_sentence_count = np.array([len(rows) for rows in self.p_sentences], dtype=np.int64)
+        self.p_sentence_first = np.cumsum(self.p_sentence_count) - self.p_sentence_count
+        self.p_sentence_flat = np.concatenate([np.zeros(0, dtype=np.int64), *self.p_sentences])
 
         self.dense = faiss.read_index(str(folder / "dense.faiss"))
         if self.dense.ntotal != len(passages) or self.dense.d != DIMENSION:

@@ -133,3 +133,21 @@ def test_stop_ends_the_lane_threads():
 
     threads = asyncio.run(_with_batcher(encoder, 2, work))
     assert threads and not any(t.is_alive() for t in threads)
+
+
+def test_queries_still_waiting_when_the_batcher_stops_get_an_error():
+    encoder = RecordingEncoder(seconds=0.2)
+
+    async def work():
+        batcher = MicroBatcher(encoder, lanes=1)
+        await batcher.start()
+        running = asyncio.create_task(batcher.encode("running"))
+        await asyncio.sleep(0.05)  # the only lane is busy with it
+        waiting = asyncio.create_task(batcher.encode("waiting"))
+        await asyncio.sleep(0.01)
+        await batcher.stop()
+        return await asyncio.gather(running, waiting, return_exceptions=True)
+
+    running, waiting = asyncio.run(work())
+    assert int(running[0]) == len("running")  # a call in flight is finished
+    assert isinstance(waiting, RuntimeError)
