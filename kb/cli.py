@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from corpus.metadata import DEFAULT_FILE as DEFAULT_METADATA
-from kb.config import get_settings
+from kb.config import ConfigError, get_settings
 
 EPILOG = """Configuration comes from KB_* environment variables (see README.md); flags override them.
 Examples:
@@ -18,7 +18,7 @@ Examples:
   kb index notes/ corpus.jsonl   index other sources
   kb serve --port 8000           serve the index over HTTP
   kb search "what is RICE?" -k 3
-  kb eval questions.jsonl --sources seeds
+  kb eval questions.jsonl -k 10  retrieval metrics on labelled questions
 """
 
 
@@ -66,11 +66,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from service.app import create_app
     from service.ops import configure_logging
+    from service.server import uvicorn_config
 
-    configure_logging(get_settings().log_level)
+    settings = get_settings()
+    configure_logging(settings.log_level)
     searcher = _searcher(args.index_dir)
     app = create_app(searcher, index_dir=args.index_dir)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=get_settings().log_level, access_log=False)
+    uvicorn.Server(uvicorn_config(app, settings, args.host, args.port)).run()
     return 0
 
 
@@ -139,9 +141,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (what is wrong, and where help is) and exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, got {text!r}")
+    return int(text)
+
+
+def _host(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the host is empty")
+    return text.strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``kb`` parser; raises ``ConfigError`` when a ``KB_*`` variable is unusable."""
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="kb", description="Citation-grade search over a knowledge base.",
+    parser = _Parser(prog="kb", description="Citation-grade search over a knowledge base.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -162,8 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the index over HTTP (FastAPI; API docs at /docs)",
                        description="Load and verify the index, then answer /search, /documents, /healthz, /readyz.")
     with_index(p)
-    p.add_argument("--host", default=settings.host, help=f"address to bind (default {settings.host})")
-    p.add_argument("--port", type=int, default=settings.port, help=f"port (default {settings.port})")
+    p.add_argument("--host", type=_host, default=settings.host, help=f"address to bind (default {settings.host})")
+    p.add_argument("--port", type=_port, default=settings.port, help=f"port, 1..65535 (default {settings.port})")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("search", help="print the ranked passages for a question",
@@ -199,7 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser()
+    except ConfigError as exc:
+        return _fail(str(exc))
+    args = parser.parse_args(argv)
     return args.func(args)
 
 

@@ -267,4 +267,9 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
         body = schemas.Ready(ready=ready, index_version=s.version_dir.name, passages=s.passage_count)
         return JSONResponse(status_code=200 if ready else 503, content=body.model_dump())
 
+    # Load balancers probe with HEAD: the same answers without a body (uvicorn drops it), kept out of
+    # the OpenAPI schema, which documents the GET routes.
+    for path, endpoint in (("/", page), ("/healthz", healthz), ("/readyz", readyz)):
+        app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
+
     return app

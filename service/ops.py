@@ -11,9 +11,11 @@ import os
 import re
 import sys
 import time
+from collections import deque
 
 from fastapi import Header, HTTPException
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.routing import Match
 
 log = logging.getLogger("kb.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -99,27 +101,23 @@ class RequestMiddleware:
             await send(message)
 
         length = headers.get(b"content-length")
-        too_big = length is not None and (not length.isdigit() or int(length) > self.max_body)
-        if too_big:
-            await _json(send_with_id, 413, {"detail": f"request body larger than {self.max_body} bytes"})
+        too_big = {"detail": f"request body larger than {self.max_body} bytes (KB_MAX_BODY_BYTES)"}
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            await _json(send_with_id, 413, too_big)
+        elif b"transfer-encoding" in headers:
+            # A chunked body announces no length: read it here, up to the limit, then hand it on.
+            pending = await _read_body(receive, self.max_body)
+            if pending is None:
+                await _json(send_with_id, 413, too_big)
+            else:
+                async def replay():
+                    return pending.popleft() if pending else await receive()
+
+                await self.app(scope, replay, send_with_id)
         else:
-            received = {"bytes": 0}
-
-            async def limited_receive():
-                message = await receive()
-                if message["type"] == "http.request":
-                    received["bytes"] += len(message.get("body", b""))
-                    if received["bytes"] > self.max_body:
-                        raise _BodyTooLarge
-                return message
-
-            try:
-                await self.app(scope, limited_receive, send_with_id)
-            except _BodyTooLarge:
-                await _json(send_with_id, 413, {"detail": f"request body larger than {self.max_body} bytes"})
+            await self.app(scope, receive, send_with_id)
         elapsed = time.perf_counter() - began
-        route = scope.get("route")
-        route_path = getattr(route, "path", None) or "unmatched"
+        route_path = _route_path(scope)
         self.metrics.requests.labels(route_path, scope["method"], str(status["code"])).inc()
         self.metrics.latency.labels(route_path).observe(elapsed)
         log.info("request", extra={"fields": {
@@ -164,8 +162,32 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+async def _read_body(receive, limit: int) -> deque[dict] | None:
+    """The request's messages up to the end of its body, or None once the body passes ``limit`` bytes."""
+    messages: deque[dict] = deque()
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":  # the client went away
+            return messages
+        size += len(message.get("body", b""))
+        if size > limit:
+            return None
+        if not message.get("more_body", False):
+            return messages
+
+
+def _route_path(scope) -> str:
+    """The route template a request matched (for metrics). Requests answered before routing (rate
+    limit, body limit) are matched here against the app's routes, so they count under their route too."""
+    route = scope.get("route")
+    if route is None:
+        routes = getattr(getattr(scope.get("app"), "router", None), "routes", ())
+        matches = [(match, candidate) for candidate in routes if (match := candidate.matches(scope)[0]) != Match.NONE]
+        full = [candidate for match, candidate in matches if match == Match.FULL]
+        route = (full or [candidate for _, candidate in matches] or [None])[0]
+    return getattr(route, "path", None) or "unmatched"
 
 
 async def _json(send, status: int, body: dict) -> None:
