@@ -13,14 +13,24 @@ QUESTIONS = [
     "How many years ahead should a product leader plan?", "What does RICE help with?",
     "Who are some inspirational product leaders?", "What is the job of a product management leader?",
 ]
+# The seeds answer every question above, but this one the "no answer" rule refuses today in every mode
+# (a retrieval matter, left to that code; listed here so the gap stays visible).
+REFUSED_TODAY = {"What does RICE help with?"}
+ANSWERABLE = [q for q in QUESTIONS if q not in REFUSED_TODAY]
 if EVAL_QUESTIONS.exists():
-    QUESTIONS += [q["question"] for q in load_questions(EVAL_QUESTIONS)]
+    labelled = load_questions(EVAL_QUESTIONS)
+    QUESTIONS += [q["question"] for q in labelled]
+    ANSWERABLE += [q["question"] for q in labelled if q.get("relevant")]
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])
 def test_every_returned_range_is_verbatim(searcher, seed_texts, mode):
+    unanswered = []
     for question in QUESTIONS:
-        for hit in searcher.search(question, k=10, mode=mode):
+        hits = searcher.search(question, k=10, mode=mode)
+        if not hits and question in ANSWERABLE:
+            unanswered.append(question)
+        for hit in hits:
             source = seed_texts[hit.doc_id]
             assert source[hit.start:hit.end] == hit.text
             assert source[hit.highlight.start:hit.highlight.end] == hit.highlight.text
@@ -31,6 +41,7 @@ def test_every_returned_range_is_verbatim(searcher, seed_texts, mode):
             if hit.context_after:
                 assert source[hit.context_after.start:hit.context_after.end] == hit.context_after.text
                 assert hit.context_after.start >= hit.end
+    assert not unanswered, unanswered  # an empty result list would check nothing above
 
 
 def test_highlight_is_the_answering_sentence(searcher):
@@ -49,8 +60,9 @@ def test_repeated_sentences_come_back_once(searcher):
 
 
 def test_results_never_overlap_heavily(searcher):
-    for question in QUESTIONS[:10]:
+    for question in ANSWERABLE[:10]:
         hits = searcher.search(question, k=10)
+        assert len(hits) > 1, question
         for i, a in enumerate(hits):
             for b in hits[i + 1:]:
                 if a.doc_id == b.doc_id:
