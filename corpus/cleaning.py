@@ -272,7 +272,16 @@ def _title_from(lines: list[_Line], kinds: list[str]) -> str | None:
     return None
 
 
+def _clean_record(doc: Document) -> CleanDocument:
+    """A JSONL record is already clean text: every line is kept as a paragraph, nothing is dropped as
+    chrome, and the title is the record's own (never guessed from the first line)."""
+    blocks = [Block(kind="paragraph", runs=ln.runs) for ln in _text_lines(doc.text)]
+    return CleanDocument(doc=doc, title=doc.title, published=None, blocks=blocks)
+
+
 def clean(doc: Document) -> CleanDocument:
+    if doc.kind == "record":
+        return _clean_record(doc)
     lines = _html_lines(doc.text) if doc.kind == "html" else _text_lines(doc.text)
     dropped: list[tuple[int, int]] = []
     published: str | None = None

@@ -35,6 +35,7 @@ class Passage:
     end: int
     title: str
     section: str | None
+    text: str  # readable text (whitespace squashed, HTML tags removed): what BM25 sees
     embed_text: str  # prefix + readable text: what the model sees, never returned as a quote
     sentences: tuple[tuple[int, int], ...]  # the prose sentences inside it (headings left out)
 
@@ -130,7 +131,7 @@ def _split_long(clean_doc: CleanDocument, start: int, end: int, count_tokens: To
 def make_passages(
     clean_doc: CleanDocument, count_tokens: TokenCounter, settings: ChunkSettings = ChunkSettings()
 ) -> list[Passage]:
-    title = clean_doc.title or clean_doc.doc.doc_id
+    title = clean_doc.title or ""  # no made-up title: the doc_id is not text the model or BM25 should see
     # Room for the text: the window minus [CLS]/[SEP] and the longest prefix a passage may carry.
     longest_prefix = max(
         [count_tokens(embed_prefix(title, None, settings))]
@@ -140,6 +141,14 @@ def make_passages(
     window = settings.max_tokens - 2 - longest_prefix
     target = min(settings.target_tokens, window)
     units = _units(clean_doc, count_tokens, window)
+    if not units:
+        # Nothing to quote (an empty record): one empty passage keeps the document findable by its title.
+        return [Passage(doc_id=clean_doc.doc.doc_id, start=0, end=0, title=title, section=None, text="",
+                        embed_text=embed_prefix(title, None, settings).rstrip(": "), sentences=())]
+    if sum(u.tokens + 1 for u in units) <= window and len({u.region for u in units}) == 1:
+        # A document that fits the model's window is one passage: cutting a short abstract only
+        # hides half of its context from each piece (measured: docs/RETRIEVAL.md).
+        target = window
 
     passages: list[Passage] = []
     i = 0
@@ -169,6 +178,7 @@ def make_passages(
                 end=chunk[-1].end,
                 title=title,
                 section=section,
+                text=text,
                 embed_text=embed_prefix(title, section, settings) + text,
                 sentences=tuple((u.start, u.end) for u in chunk if not u.heading),
             )

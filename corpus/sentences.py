@@ -14,6 +14,8 @@ _ABBREVIATIONS = frozenset(
 _END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 # What may start the next sentence: an upper-case letter, a digit, an opening quote or bracket, a bullet.
 _NEXT_START = re.compile(r"\s+[\"'“‘(\[•\-–—*]?[A-Z0-9À-Ý]")
+# In a caseless text (lower-cased collections such as Cranfield) any letter may start a sentence.
+_NEXT_START_CASELESS = re.compile(r"\s+[\"'“‘(\[•\-–—*]?[^\W_]")
 _LIST_MARKER = re.compile(r"\s*(?:\d{1,3}|[a-zA-Z]|[ivxIVX]{1,4})[.)]$")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 
@@ -27,11 +29,18 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     return word in _ABBREVIATIONS or (len(word) == 1 and word != "i")
 
 
+def _is_caseless(text: str) -> bool:
+    letters = sum(c.isalpha() for c in text)
+    return letters > 0 and sum(c.isupper() for c in text) <= 0.01 * letters
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """``[start, end)`` of each sentence in ``text``, trimmed of surrounding whitespace.
 
-    Line breaks always end a sentence (scraped text puts one block a line).
+    Line breaks always end a sentence (scraped text puts one block a line). A text with (almost) no
+    capital letters cannot signal a sentence start by case, so there any word may start one.
     """
+    next_start = _NEXT_START_CASELESS if _is_caseless(text) else _NEXT_START
     spans: list[tuple[int, int]] = []
     for line in re.finditer(r"[^\r\n]+", text):
         pos, stop = line.start(), line.end()
@@ -39,7 +48,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         for end in _END.finditer(text, pos, stop):
             if text[end.start()] == "." and end.end() - end.start() == 1 and _is_abbreviation(text, end.start()):
                 continue
-            if not _NEXT_START.match(text, end.end(), stop):
+            if not next_start.match(text, end.end(), stop):
                 continue
             if _LIST_MARKER.match(text, cut, end.end()):
                 continue  # "3. Working with teams": the number opens the item, it is not a sentence

@@ -169,7 +169,11 @@ def build_index(
         np.save(folder / "sentence_vectors.npy", sentence_vectors)
         np.save(folder / "sentences.npy", sentence_table)
         progress("building keyword index")
-        build_keyword_index([p.embed_text for p in passages], folder / "bm25")
+        # Two fields: passage bodies, and document titles (scored once per document, added to its passages).
+        build_keyword_index([p.text for p in passages], folder / "bm25")
+        titles = [m.title or "" for m in metas]
+        if any(titles):
+            build_keyword_index(titles, folder / "bm25_title")
         if previous is not None and cache and (previous / "encoder" / "model.onnx").is_file():
             shutil.copytree(previous / "encoder", folder / "encoder")  # same model: reuse its export
         else:

@@ -37,22 +37,26 @@ class KeywordIndex:
         self.tokenizer.load_stopwords(str(folder))
         self._stopwords = frozenset(self.tokenizer.stopwords or ())
 
-    def query_terms(self, query: str) -> list[int]:
-        """Term ids of a query: the words bm25s's tokenizer would map to indexed terms, in order.
+    def analyse(self, query: str) -> list[int | None]:
+        """The term id of each content word (stop words left out) of a query; None for unknown words.
 
         The same rules as ``Tokenizer.tokenize(update_vocab=False)`` (lower case, split, known word,
         else stop word, else stem), but read-only: bm25s caches every new query word in the loaded
         vocabulary, which would grow for as long as the service runs and is not safe across threads.
         """
         t = self.tokenizer
-        ids = []
+        ids: list[int | None] = []
         for word in t.splitter(query.lower() if t.lower else query):
+            if word in self._stopwords:
+                continue
             term = t.word_to_id.get(word)
-            if term is None and word not in self._stopwords:
+            if term is None:
                 term = t.stem_to_sid.get(t.stemmer(word) if t.stemmer else word)
-            if term is not None:
-                ids.append(term)
+            ids.append(term)
         return ids
+
+    def query_terms(self, query: str) -> list[int]:
+        return [t for t in self.analyse(query) if t is not None]
 
     def scores(self, query: str) -> np.ndarray:
         terms = self.query_terms(query)
@@ -60,10 +64,19 @@ class KeywordIndex:
             return np.zeros(self.retriever.scores["num_docs"], dtype=np.float32)
         return np.asarray(self.retriever.get_scores_from_ids(terms), dtype=np.float32)
 
-    def coverage(self, query: str, passage: int) -> float:
-        """Share of the query's distinct known terms that occur in one passage (0 when none is known)."""
-        terms = set(self.query_terms(query))
-        if not terms:
-            return 0.0
-        found = sum(self.retriever.get_scores_from_ids([t])[passage] > 0 for t in terms)
-        return found / len(terms)
+    def postings(self, term: int) -> np.ndarray:
+        """Rows (passages, or documents for the title field) that contain a term."""
+        indptr = self.retriever.scores["indptr"]
+        return self.retriever.scores["indices"][indptr[term]:indptr[term + 1]]
+
+    @property
+    def max_idf(self) -> float:
+        """The IDF of a term that occurs in one row only: the largest any term can have."""
+        n = self.retriever.scores["num_docs"]
+        return float(np.log(1 + (n - 0.5) / 1.5))
+
+    def idf(self, term: int) -> float:
+        """BM25's inverse document frequency of a term."""
+        n = self.retriever.scores["num_docs"]
+        df = len(self.postings(term))
+        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))

@@ -93,7 +93,7 @@ class Settings:
     threads: int = field(default_factory=lambda: _int("THREADS", 0, 0, 1024))
     # Micro-batching: the most queries one model call takes.
     max_batch: int = field(default_factory=lambda: _int("MAX_BATCH", 64, 1, 4096))
-    max_query_chars: int = field(default_factory=lambda: _int("MAX_QUERY_CHARS", 1000, 1))
+    max_query_chars: int = field(default_factory=lambda: _int("MAX_QUERY_CHARS", 10000, 1))
     max_body_bytes: int = field(default_factory=lambda: _int("MAX_BODY_BYTES", 65536, 1))
     # HTTP hardening: the most bytes of a request line plus headers (more: 431), the seconds a client
     # has to send a whole request once it starts (or once it connects; slower: 408 and the connection

@@ -143,7 +143,8 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
         if not query:
             raise HTTPException(status_code=422, detail="query is empty")
         if len(query) > settings.max_query_chars:
-            raise HTTPException(status_code=422, detail=f"query is longer than {settings.max_query_chars} characters")
+            raise HTTPException(status_code=422, detail=f"query is {len(query)} characters long; the limit is "
+                                f"{settings.max_query_chars} (KB_MAX_QUERY_CHARS)")
         if _CONTROL.search(query):
             raise HTTPException(status_code=422, detail="query contains control characters or invalid Unicode")
         began = time.perf_counter()

@@ -24,6 +24,7 @@ import numpy as np
 from indexer import store
 from indexer.keyword import KeywordIndex
 from indexer.model import DIMENSION, MODEL_NAME
+from service.answerable import AnswerModel, answer_features
 from service.encoder import QueryEncoder
 
 MODES = ("hybrid", "dense", "keyword")
@@ -31,19 +32,35 @@ MODES = ("hybrid", "dense", "keyword")
 
 @dataclass(frozen=True)
 class SearchParams:
-    """Tunable knobs, chosen by measurement on the development questions (see docs/RETRIEVAL.md)."""
+    """Tunable knobs, chosen by cross-validation over several sets (see docs/RETRIEVAL.md)."""
 
-    candidates: int = 40  # depth of each list before fusion
-    rrf_k: float = 60.0
-    rerank_depth: int = 30  # fused candidates that are reranked
-    w_sentence: float = 0.7  # rerank: best sentence cosine
-    w_passage: float = 0.3  # rerank: passage cosine
-    w_keyword: float = 0.1  # rerank: BM25 score / best BM25 score among candidates
-    min_score: float = 0.35  # "no answer" below this best-sentence cosine...
-    keyword_floor: float = 0.15  # ...unless a short query's terms all occur in a passage this close
-    keyword_query_words: int = 4
+    depth: int = 200  # candidates taken from each list, whatever k is
+    title_weight: float = 1.0  # BM25 of the title field, added to each passage of the document
+    w_keyword: float = 0.2  # fusion: BM25 / best BM25 in the pool
+    w_dense: float = 0.6  # fusion: passage cosine, min-max scaled over the pool
+    w_sentence: float = 0.2  # fusion: best-sentence cosine, min-max scaled over the pool
+    within_weight: float = 0.5  # within a document: best-sentence score relative to the document's best
+    prf_passages: int = 3  # pseudo-relevance feedback: passages the query vector moves towards (0: off)
+    prf_weight: float = 0.5  # how far it moves (Rocchio's beta, the query's weight being 1)
+    rrf_k: float = 60.0  # plain reciprocal-rank fusion (rerank=False), the baseline
+    min_score: float = 0.5  # "no answer" below this answer probability (service/answerable.py)
     highlight_max_sentences: int = 2
     duplicate_overlap: float = 0.5  # a hit sharing this share of its sentences with a better one is dropped
+
+
+@dataclass
+class Pool:
+    """The candidate passages of one query with every signal the ranking and "no answer" use."""
+
+    rows: np.ndarray  # passage numbers
+    docs: np.ndarray  # their document numbers
+    keyword: np.ndarray  # BM25 (body + weighted title)
+    dense: np.ndarray  # passage cosine
+    sentence: np.ndarray  # best-sentence cosine (the passage cosine for a passage without sentences)
+    sentence_cos: list[np.ndarray]  # each candidate's sentence cosines, in passage order
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 @dataclass(frozen=True)
@@ -145,6 +162,14 @@ class Searcher:
             spans.sort()
         self.sentence_keys = [_normalise_sentence(self.documents[d].text[s:e]) for d, s, e in self.sentences.tolist()]
         self.keyword = KeywordIndex(folder / "bm25")
+        self.title_keyword = KeywordIndex(folder / "bm25_title") if (folder / "bm25_title").is_dir() else None
+        self.doc_number = {d.doc_id: i for i, d in enumerate(self.documents)}
+        # Each document's passage numbers: a doc_ids filter costs what the chosen documents hold.
+        order = np.argsort(self.p_doc, kind="stable")
+        bounds = np.searchsorted(self.p_doc[order], np.arange(len(self.documents) + 1))
+        self.doc_rows = [order[bounds[i]:bounds[i + 1]] for i in range(len(self.documents))]
+        self.doc_passages = np.maximum(np.diff(bounds), 1)
+        self.answer_model = AnswerModel.load()
         if previous is not None and _encoder_files(previous.manifest) == _encoder_files(self.manifest):
             self.encoder = previous.encoder  # same exported model, byte for byte: share the warm session
         else:
@@ -170,116 +195,170 @@ class Searcher:
         params: SearchParams = SearchParams(),
         query_vector: np.ndarray | None = None,
     ) -> list[Hit]:
+        """The best ``k`` passages, or [] when the sources do not answer the query.
+
+        The ranking of the first ``k`` never depends on ``k``: every list is cut at ``params.depth``.
+        ``rerank=False`` ranks by plain reciprocal-rank fusion of the lists (the baseline)."""
         if mode not in MODES:
             raise QueryError(f"mode must be one of {', '.join(MODES)}")
         if not query.strip():
             raise QueryError("query is empty")
-        mask = None
-        if doc_ids:
-            unknown = [d for d in doc_ids if d not in self.doc_by_id]
-            if unknown:
-                raise QueryError(f"unknown doc_id: {unknown[0]!r}")
-            wanted = np.array([i for i, d in enumerate(self.documents) if d.doc_id in set(doc_ids)])
-            mask = np.isin(self.p_doc, wanted)
-        threshold = params.min_score if min_score is None else min_score
-
         qv = self.encode([query])[0] if query_vector is None else query_vector
-        n = self.passage_count
-        depth = min(params.candidates, n)
-        keyword_scores = self.keyword.scores(query) if mode != "dense" else np.zeros(n, dtype=np.float32)
-        if mask is not None:
-            keyword_scores = np.where(mask, keyword_scores, 0.0)
-            allowed = np.flatnonzero(mask)
-            allowed_scores = self.passage_vectors(allowed) @ qv
-            dense_rank = [int(allowed[j]) for j in _top(allowed_scores, depth)]
-        else:
-            dense_rank = self._dense_top(qv, depth) if mode != "keyword" else []
-        keyword_rank = [i for i in _top(keyword_scores, depth) if keyword_scores[i] > 0]
-        if mode == "dense":
-            fused = list(dense_rank)
-        elif mode == "keyword":
-            fused = list(keyword_rank)
-        else:
-            fused = _rrf([dense_rank, keyword_rank], params.rrf_k)
-
-        candidates = fused[: max(params.rerank_depth, k)] if rerank else fused
-        scored = self._rerank(np.array(candidates, dtype=np.int64), qv, keyword_scores, rerank, params)
-
-        if not scored or not self._answerable(query, scored, keyword_scores, threshold, params):
+        pool = self.pool(query, qv, mode, doc_ids, params)
+        if not len(pool):
             return []
-        if max(t[2] for t in scored) < threshold:
-            # Answered on keyword evidence alone: only passages that carry that evidence are answers.
-            scored = [t for t in scored if t[4] >= 0.5]
+        scores = self.fuse(pool, mode, params) if rerank else self.rrf(pool, mode, params)
+        threshold = params.min_score if min_score is None else min_score
+        # Whatever the mode, "is there an answer" is decided on the passage that every signal ranks first.
+        decider = scores if mode == "hybrid" and rerank else self.fuse(pool, "hybrid", params)
+        if threshold > 0 and self.answer_probability(query, qv, pool, decider) < threshold:
+            return []
+        return self._present(pool, scores, k, params)
 
+    # ------------------------------------------------------------------ candidates and signals
+
+    def keyword_scores(self, query: str, params: SearchParams) -> np.ndarray:
+        scores = self.keyword.scores(query)
+        if self.title_keyword is not None and params.title_weight:
+            scores = scores + params.title_weight * self.title_keyword.scores(query)[self.p_doc]
+        return scores
+
+    def pool(self, query: str, qv: np.ndarray, mode: str, doc_ids: list[str] | None,
+             params: SearchParams) -> Pool:
+        """Union of the top ``depth`` of the dense and keyword lists (those the mode uses), with signals.
+
+        With pseudo-relevance feedback, the dense list and passage cosines come from the query vector
+        moved towards the first ranking's best passages (Rocchio); sentence cosines always use the
+        query as asked, so the highlight answers the question, not its expansion."""
+        allowed = self._allowed_rows(doc_ids)
+        depth = min(params.depth, self.passage_count)
+        keyword = self.keyword_scores(query, params)
+        keyword_top = self._keyword_top(keyword, allowed, depth) if mode != "dense" else np.zeros(0, dtype=np.int64)
+        if mode == "keyword":
+            return self._signals(keyword_top, qv, qv, keyword)
+        pool = self._signals(np.union1d(self._dense_top(qv, depth, allowed), keyword_top), qv, qv, keyword)
+        if params.prf_passages and len(pool):
+            # Feedback passages: the best of the two lists alone, equally weighted (no sentence evidence).
+            first = _minmax(pool.dense)
+            if mode == "hybrid" and pool.keyword.max() > 0:
+                first = first + pool.keyword / pool.keyword.max()
+            best = pool.rows[np.argsort(-first, kind="stable")[:params.prf_passages]]
+            moved = qv + params.prf_weight * self.passage_vectors(best).mean(axis=0)
+            moved = (moved / np.linalg.norm(moved)).astype(np.float32)
+            rows = np.union1d(self._dense_top(moved, depth, allowed), keyword_top)
+            pool = self._signals(rows, moved, qv, keyword)
+        return pool
+
+    def _keyword_top(self, keyword: np.ndarray, allowed: np.ndarray | None, depth: int) -> np.ndarray:
+        scores = keyword if allowed is None else keyword[allowed]
+        top = np.asarray(_top(scores, depth), dtype=np.int64)
+        top = top[scores[top] > 0]
+        return top if allowed is None else allowed[top]
+
+    def _dense_top(self, qv: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> np.ndarray:
+        if allowed is not None:
+            return allowed[np.asarray(_top(self.passage_vectors(allowed) @ qv, depth), dtype=np.int64)]
+        _, ids = self.dense.search(qv.reshape(1, -1).astype(np.float32), depth)
+        return ids[0][ids[0] >= 0].astype(np.int64)
+
+    def _allowed_rows(self, doc_ids: list[str] | None) -> np.ndarray | None:
+        if not doc_ids:
+            return None
+        unknown = [d for d in doc_ids if d not in self.doc_by_id]
+        if unknown:
+            raise QueryError(f"unknown doc_id: {unknown[0]!r}")
+        numbers = sorted({self.doc_number[d] for d in doc_ids})
+        return np.concatenate([self.doc_rows[i] for i in numbers])
+
+    def _signals(self, rows: np.ndarray, dense_query: np.ndarray, sentence_query: np.ndarray,
+                 keyword: np.ndarray) -> Pool:
+        """Passage cosine, best-sentence cosine and BM25 of the candidates: one matrix product each."""
+        if len(rows) == 0:
+            empty = np.zeros(0)
+            return Pool(rows, rows, empty, empty, empty, [])
+        dense = (self.passage_vectors(rows) @ dense_query).astype(np.float64)
+        counts = self.p_sentence_count[rows]
+        ends = np.cumsum(counts)
+        starts = ends - counts  # where each candidate's sentences begin in the gathered rows
+        positions = np.repeat(self.p_sentence_first[rows] - starts, counts) + np.arange(ends[-1])
+        sentence_cos = self.sentence_vectors[self.p_sentence_flat[positions]] @ sentence_query
+        best = (self.passage_vectors(rows) @ sentence_query).astype(np.float64) if dense_query is not \
+            sentence_query else dense.copy()
+        some = counts > 0
+        if some.any():
+            best[some] = np.maximum.reduceat(sentence_cos, starts[some])
+        return Pool(rows, self.p_doc[rows], keyword[rows].astype(np.float64), dense, best,
+                    [sentence_cos[a:b] for a, b in zip(starts, ends, strict=True)])
+
+    # ------------------------------------------------------------------ ranking
+
+    def fuse(self, pool: Pool, mode: str, params: SearchParams) -> np.ndarray:
+        """Convex combination of the pool's signals, each scaled to [0, 1] over the pool.
+
+        BM25 is divided by its best (its floor is 0), the cosines are min-max scaled: scaling over a
+        pool of fixed depth keeps the weights meaningful from one query and one corpus to the next.
+        Best-sentence evidence counts in proportion to how much a document was cut (1 - 1/passages):
+        a document that is one passage is judged whole by the passage cosine, while in a long
+        article the answer is one sentence among many. Within a document, passages are further
+        ordered by their best sentence (``within_weight``)."""
+        w_k = 0.0 if mode == "dense" else params.w_keyword
+        w_d, w_s = (0.0, 0.0) if mode == "keyword" else (params.w_dense, params.w_sentence)
+        best_kw = float(pool.keyword.max()) if len(pool) else 0.0
+        keyword = pool.keyword / best_kw if best_kw > 0 else pool.keyword
+        sentence = _minmax(pool.sentence)
+        w_s = w_s * (1.0 - 1.0 / self.doc_passages[pool.docs])
+        total = w_k + w_d + w_s
+        score = (w_k * keyword + w_d * _minmax(pool.dense) + w_s * sentence) / np.where(total > 0, total, 1.0)
+        if mode != "keyword" and params.within_weight:
+            score = score + params.within_weight * (sentence - _group_max(pool.docs, sentence))
+        return score
+
+    @staticmethod
+    def rrf(pool: Pool, mode: str, params: SearchParams) -> np.ndarray:
+        """Plain reciprocal-rank fusion of the dense and keyword lists (ranks within the pool)."""
+        score = np.zeros(len(pool))
+        if mode != "keyword":
+            score += 1.0 / (params.rrf_k + 1 + _ranks(pool.dense))
+        if mode != "dense":
+            score += np.where(pool.keyword > 0, 1.0 / (params.rrf_k + 1 + _ranks(pool.keyword)), 0.0)
+        return score
+
+    def answer_probability(self, query: str, qv: np.ndarray, pool: Pool, scores: np.ndarray) -> float:
+        """How likely the best-scored passage answers the query (service/answerable.py)."""
+        return self.answer_model.probability(answer_features(self, query, qv, pool, int(np.argmax(scores))))
+
+    def _present(self, pool: Pool, scores: np.ndarray, k: int, params: SearchParams) -> list[Hit]:
+        """The first ``k`` candidates by score that are not near-duplicates of a better one, as hits."""
+        order = np.argsort(-scores, kind="stable")
         hits: list[Hit] = []
-        seen: set[str] = set()  # sentences already shown
+        shown_in: dict[str, list[int]] = {}  # sentence -> the shown hits that hold it
+        shown_sizes: list[int] = []  # each shown hit's number of distinct sentences
         quoted: set[str] = set()  # sentences already offered as the answer
-        shown_sets: list[set[str]] = []  # each shown hit's sentences
-        for score, i, best_sentence, passage_cos, kw, sent_cos in scored:
+        overlap = params.duplicate_overlap
+        for j in order:
+            i = int(pool.rows[j])
+            sent_cos = pool.sentence_cos[j]
             keys = [self.sentence_keys[r] for r in self.p_sentences[i]]
-            # A near-duplicate repeats what a better hit already shows, or offers the same answer again.
-            overlap = params.duplicate_overlap
-            if keys and (sum(key in seen for key in keys) >= overlap * len(keys)
-                         or keys[int(np.argmax(sent_cos))] in quoted
-                         or any(len(shown & set(keys)) >= overlap * len(shown) for shown in shown_sets)):
-                continue
-            seen.update(keys)
-            shown_sets.append(set(keys))
             if keys:
+                # A near-duplicate repeats what better hits already show (half of its sentences, or half
+                # of one earlier hit's), or offers the same answer again.
+                shared: dict[int, int] = {}
+                for key in set(keys):
+                    for h in shown_in.get(key, ()):
+                        shared[h] = shared.get(h, 0) + 1
+                if (sum(key in shown_in for key in keys) >= overlap * len(keys)
+                        or keys[int(np.argmax(sent_cos))] in quoted
+                        or any(n >= overlap * shown_sizes[h] for h, n in shared.items())):
+                    continue
+                for key in set(keys):
+                    shown_in.setdefault(key, []).append(len(shown_sizes))
+                shown_sizes.append(len(set(keys)))
                 quoted.add(keys[int(np.argmax(sent_cos))])
-            hits.append(self._hit(len(hits) + 1, score if rerank else passage_cos, i, sent_cos, params,
-                                  {"sentence": best_sentence, "passage": passage_cos, "keyword": kw}))
+            parts = {"keyword": pool.keyword[j], "passage": pool.dense[j], "sentence": pool.sentence[j]}
+            hits.append(self._hit(len(hits) + 1, float(scores[j]), i, sent_cos, params, parts))
             if len(hits) == k:
                 break
         return hits
-
-    def _rerank(self, candidates: np.ndarray, qv: np.ndarray, keyword_scores: np.ndarray, rerank: bool,
-                params: SearchParams) -> list[tuple]:
-        """Score candidates by best sentence, passage and keyword evidence; best first.
-
-        Each tuple: (score, passage, best sentence cosine, passage cosine, keyword share, sentence cosines).
-        All candidates' sentences are scored in one matrix product, whatever the size of the corpus."""
-        if len(candidates) == 0:
-            return []
-        passage_cos = (self.passage_vectors(candidates) @ qv).astype(np.float64)
-        counts = self.p_sentence_count[candidates]
-        ends = np.cumsum(counts)
-        starts = ends - counts  # where each candidate's sentences begin in the gathered rows
-        positions = np.repeat(self.p_sentence_first[candidates] - starts, counts) + np.arange(ends[-1])
-        sentence_cos = self.sentence_vectors[self.p_sentence_flat[positions]] @ qv
-        best_sentence = np.zeros(len(candidates), dtype=np.float64)
-        some = counts > 0
-        if some.any():
-            best_sentence[some] = np.maximum.reduceat(sentence_cos, starts[some])
-        kw_scores = keyword_scores[candidates].astype(np.float64)
-        best_kw = float(kw_scores.max()) or 1.0
-        kw = kw_scores / best_kw
-        if rerank:
-            score = params.w_sentence * best_sentence + params.w_passage * passage_cos + params.w_keyword * kw
-        else:
-            score = -np.arange(len(candidates), dtype=np.float64)  # keep the fused order
-        no_sentences = np.zeros(1, dtype=np.float32)
-        return [
-            (float(score[j]), int(candidates[j]), float(best_sentence[j]), float(passage_cos[j]), float(kw[j]),
-             sentence_cos[starts[j]:ends[j]] if counts[j] else no_sentences)
-            for j in np.argsort(-score, kind="stable")
-        ]
-
-    def _answerable(self, query: str, scored: list, keyword_scores: np.ndarray, threshold: float,
-                    params: SearchParams) -> bool:
-        """The "no answer" rule: some sentence is close enough to the question, or every known term of a
-        short keyword query ("RICE", "Nadella") occurs in one passage that is not unrelated."""
-        best_sentence = max(t[2] for t in scored)
-        if best_sentence >= threshold:
-            return True
-        if best_sentence < params.keyword_floor or len(query.split()) > params.keyword_query_words:
-            return False
-        best_kw = int(np.argmax(keyword_scores))
-        return keyword_scores[best_kw] > 0 and self.keyword.coverage(query, best_kw) == 1.0
-
-    def _dense_top(self, qv: np.ndarray, depth: int) -> list[int]:
-        _, ids = self.dense.search(qv.reshape(1, -1).astype(np.float32), depth)
-        return [int(i) for i in ids[0] if i >= 0]
 
     def passage_vectors(self, rows: np.ndarray) -> np.ndarray:
         """Stored vectors of some passages (flat and HNSW-flat indexes both keep them exactly)."""
@@ -348,12 +427,29 @@ def _top(scores: np.ndarray, depth: int) -> list[int]:
     return [int(i) for i in part[np.argsort(-scores[part], kind="stable")] if np.isfinite(scores[i])]
 
 
-def _rrf(rankings: list[list[int]], k: float) -> list[int]:
-    fused: dict[int, float] = {}
-    for ranking in rankings:
-        for r, i in enumerate(ranking):
-            fused[i] = fused.get(i, 0.0) + 1.0 / (k + r + 1)
-    return sorted(fused, key=lambda i: -fused[i])
+def _minmax(x: np.ndarray) -> np.ndarray:
+    if len(x) == 0:
+        return x
+    lo, hi = float(x.min()), float(x.max())
+    return (x - lo) / (hi - lo) if hi > lo else np.ones_like(x)
+
+
+def _group_max(groups: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """For each element, the largest value of ``x`` among the elements of its group."""
+    order = np.lexsort((x, groups))
+    last = np.r_[groups[order][1:] != groups[order][:-1], True]  # the last (largest) of each group
+    best = np.empty_like(x)
+    group_end = np.cumsum(last[::-1])[::-1]  # group index counted from the end
+    ends = order[last]
+    best[order] = x[ends][len(ends) - group_end]
+    return best
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """0 for the highest value, 1 for the next..."""
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[np.argsort(-x, kind="stable")] = np.arange(len(x))
+    return ranks
 
 
 def _encoder_files(manifest: dict) -> dict[str, str]:

@@ -107,3 +107,12 @@ def test_doc_filter_restricts_results(client):
     r = client.get("/search", params={"q": "product leadership vision", "doc_id": "003_fea07baa30f7a95e.txt"})
     results = r.json()["results"]
     assert results and {x["doc_id"] for x in results} == {"003_fea07baa30f7a95e.txt"}
+
+
+def test_long_pasted_question_is_searched_and_the_limit_is_named(client):
+    pasted = ("How should a product leader balance long-term vision with the day-to-day work of the team? " * 60)
+    assert 5000 < len(pasted) <= 10000
+    assert client.post("/search", json={"q": pasted, "k": 3}).status_code == 200
+    r = client.post("/search", json={"q": "x" * 10001, "k": 3})
+    assert r.status_code == 422
+    assert "10000" in r.json()["detail"] and "KB_MAX_QUERY_CHARS" in r.json()["detail"]

@@ -1,0 +1,122 @@
+"""Collections of records (JSONL, BEIR corpora): every document findable, by its title too; records are
+not cleaned as web pages; ranking depth and the first k independent of k. Real model, real index."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from corpus.cleaning import clean
+from corpus.documents import Document
+from corpus.sentences import split_sentences
+from indexer.build import build_index
+from service.search import SearchParams, load_searcher
+
+# Records the web-page rules used to lose: a one-line text, a text starting with "Copyright", a line
+# that reads like site chrome, an empty text with a title, and lower-case abstracts without capitals.
+RECORDS = [
+    {"_id": "short", "title": "", "text": "Helium balloons rise."},
+    {"_id": "copyright", "title": "Licensing", "text": "Copyright law protects the expression of ideas, not ideas."},
+    {"_id": "chrome", "text": "Search\nThe heap allocator reuses freed blocks of memory."},
+    {"_id": "empty", "title": "Quokka habitat survey", "text": ""},
+    {"_id": "lower", "title": "boundary layers",
+     "text": "the boundary layer thickens downstream . transition to turbulence follows . skin friction rises."},
+    {"_id": "titled", "title": "Zeppelin mooring masts", "text": "Large airships were tied to tall towers."},
+]
+FILLER = [
+    {"_id": f"f{i}", "title": f"Note {i}", "text": f"Filler record number {i} about gardening, tomatoes and rain {i}."}
+    for i in range(150)
+]
+
+
+@pytest.fixture(scope="module")
+def record_searcher(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("records")
+    source = folder / "corpus.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in RECORDS + FILLER), encoding="utf-8")
+    build_index([source], folder / "index", metadata_file=None)
+    return load_searcher(folder / "index")
+
+
+def test_every_document_has_a_passage(record_searcher):
+    counts = np.bincount(record_searcher.p_doc, minlength=len(record_searcher.documents))
+    assert len(record_searcher.documents) == len(RECORDS) + len(FILLER)
+    assert (counts >= 1).all(), [d.doc_id for d, c in zip(record_searcher.documents, counts, strict=True) if not c]
+
+
+@pytest.mark.parametrize(("doc_id", "words"), [
+    ("short", "Helium balloons"), ("copyright", "Copyright law"), ("chrome", "Search"),
+    ("lower", "transition to turbulence"),
+])
+def test_record_text_is_kept_whole(record_searcher, doc_id, words):
+    doc = record_searcher.documents[record_searcher.doc_number[doc_id]]
+    rows = record_searcher.doc_rows[record_searcher.doc_number[doc_id]]
+    covered = "".join(doc.text[record_searcher.p_start[r]:record_searcher.p_end[r]] for r in rows)
+    assert words in covered
+    assert covered.strip() == doc.text.strip()  # a short record is one passage: all of it
+
+
+def test_records_are_not_cleaned_as_web_pages():
+    doc = Document(doc_id="x", text="Copyright 2020 by the author.\nShare\nMenu\nTrusted by experts", kind="record")
+    cleaned = clean(doc)
+    assert cleaned.dropped == []
+    assert cleaned.title is None  # never guessed from the first line
+    assert [cleaned.visible(b.start, b.end) for b in cleaned.blocks] == doc.text.split("\n")
+
+
+def test_caseless_text_is_split_into_sentences():
+    text = "the flow separates near the trailing edge . pressure recovery is poor. lift falls"
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "the flow separates near the trailing edge .", "pressure recovery is poor.", "lift falls"]
+    assert len(split_sentences("Hello there. this stays one sentence in cased text.")) == 1
+
+
+@pytest.mark.parametrize(("query", "doc_id"), [
+    ("quokka habitat", "empty"),  # only the title says it
+    ("zeppelin mooring", "titled"),  # the title, not the text
+    ("helium", "short"),
+    ("copyright law", "copyright"),
+])
+def test_title_and_short_records_are_searchable(record_searcher, query, doc_id):
+    for mode in ("keyword", "hybrid"):
+        hits = record_searcher.search(query, k=5, mode=mode, min_score=0.0)
+        assert hits and hits[0].doc_id == doc_id, (mode, [h.doc_id for h in hits])
+
+
+def test_untitled_records_get_no_made_up_prefix(record_searcher):
+    # The doc_id is not text: "short" must not match a query for its id.
+    hits = record_searcher.search("short", k=10, mode="keyword", min_score=0.0)
+    assert "short" not in [h.doc_id for h in hits]
+
+
+@pytest.mark.parametrize("k", [1, 10, 100])
+def test_each_list_contributes_at_least_k_candidates(record_searcher, k):
+    s = record_searcher
+    query = "gardening tomatoes rain"
+    qv = s.encode([query])[0]
+    params = SearchParams()
+    pool = s.pool(query, qv, "hybrid", None, params)
+    dense_top = set(s._dense_top(qv, k).tolist())
+    keyword = s.keyword_scores(query, params)
+    keyword_top = set(np.argsort(-keyword)[:k].tolist())
+    assert len(dense_top) == k and len(keyword_top) == k
+    assert dense_top <= set(pool.rows.tolist())
+    assert keyword_top <= set(pool.rows.tolist())
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])
+def test_first_results_do_not_depend_on_k(record_searcher, searcher, mode):
+    for s, query in ((record_searcher, "rain on tomatoes in the garden"),
+                     (searcher, "How should a product leader work with engineering teams?")):
+        many = s.search(query, k=100, mode=mode, min_score=0.0)
+        few = s.search(query, k=10, mode=mode, min_score=0.0)
+        assert len(many) > 10
+        assert [(h.doc_id, h.start, h.end) for h in many[:10]] == [(h.doc_id, h.start, h.end) for h in few]
+
+
+def test_doc_ids_filter_restricts_results(record_searcher):
+    hits = record_searcher.search("gardening", k=10, doc_ids=["f3", "f7"], min_score=0.0)
+    assert {h.doc_id for h in hits} == {"f3", "f7"}
+
