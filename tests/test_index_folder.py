@@ -23,7 +23,7 @@ from tests.loadgen import SearchLoad, admin_reload, wait_ready
 from tests.test_e2e import KB, free_port
 
 TOKEN = "test-admin-token"
-ROUNDS = 5
+ROUNDS = 8  # the old code published a half-removed version in most runs of 5 rounds
 QUESTIONS = ["What is RICE?", "How do product leaders deal with burnout?", "Is anyone born a great leader?"]
 
 
