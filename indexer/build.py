@@ -76,16 +76,29 @@ def sources_fingerprint(documents: list[Document], chunking: ChunkSettings, over
     }
 
 
-def is_current(index_dir: Path, documents: list[Document], chunking: ChunkSettings, overrides: dict) -> bool:
-    """True when the live index was built from exactly these documents with these settings and is intact."""
+def up_to_date(version: Path | None, documents: list[Document], chunking: ChunkSettings,
+               overrides: dict) -> dict | None:
+    """The live version's manifest when it was built from exactly these documents with these settings
+    and is intact; None otherwise."""
+    if version is None:
+        return None
     try:
-        version = store.current_version(index_dir)
-        if version is None:
-            return False
         manifest = store.verify(version, model.MODEL_NAME, model.DIMENSION)
     except store.BadIndexError:
-        return False
-    return manifest.get("fingerprint") == sources_fingerprint(documents, chunking, overrides)
+        return None
+    counts = manifest.get("counts")
+    if not isinstance(counts, dict) or not all(type(counts.get(k)) is int for k in ("passages", "sentences")):
+        return None
+    return manifest if manifest.get("fingerprint") == sources_fingerprint(documents, chunking, overrides) else None
+
+
+def live_version(index_dir: Path, progress: Progress) -> Path | None:
+    """The version CURRENT names; a broken pointer counts as none (the build replaces it)."""
+    try:
+        return store.current_version(index_dir)
+    except store.BadIndexError as exc:
+        progress(f"ignoring a broken {store.CURRENT} pointer, the new version replaces it: {exc}")
+        return None
 
 
 def build_index(
@@ -102,12 +115,19 @@ def build_index(
     if not documents:
         raise ValueError("no documents found in " + ", ".join(map(str, sources)))
     overrides = load_overrides(metadata_file)
-    if only_if_stale and is_current(index_dir, documents, chunking, overrides):
-        version = store.current_version(index_dir)
-        assert version is not None
-        manifest = store.read_manifest(version)
-        return BuildReport(version, len(documents), manifest["counts"]["passages"],
-                           manifest["counts"]["sentences"], time.perf_counter() - began, skipped=True)
+    # One build at a time per index folder, from reading the live version to publishing the new one.
+    with store.build_lock(index_dir, on_wait=progress):
+        previous = live_version(index_dir, progress)
+        manifest = up_to_date(previous, documents, chunking, overrides) if only_if_stale else None
+        if previous is not None and manifest is not None:
+            return BuildReport(previous, len(documents), manifest["counts"]["passages"],
+                               manifest["counts"]["sentences"], time.perf_counter() - began, skipped=True)
+        return _build(documents, overrides, previous, index_dir, chunking, progress, show_bars, metadata_file, began)
+
+
+def _build(documents: list[Document], overrides: dict, previous: Path | None, index_dir: Path,
+           chunking: ChunkSettings, progress: Progress, show_bars: bool, metadata_file: Path | None,
+           began: float) -> BuildReport:
     progress(f"read {len(documents)} documents")
 
     count = model.token_counter()
@@ -137,7 +157,6 @@ def build_index(
     sentence_table = np.array(list(sentence_rows), dtype=np.int64).reshape(-1, 3)
     progress(f"cut {len(passages)} passages, {len(sentence_table)} sentences")
 
-    previous = store.current_version(index_dir) if (index_dir / store.CURRENT).exists() else None
     cache = previous_vectors(previous)
     embedded = {"count": 0}
 

@@ -27,7 +27,7 @@ def _say(msg: str) -> None:
 
 
 def _fail(msg: str, code: int = 2) -> int:
-    print(f"kb: error: {msg}", file=sys.stderr)
+    print("kb: error: " + " ".join(msg.splitlines()), file=sys.stderr)  # always one line
     return code
 
 
