@@ -37,6 +37,7 @@ FILES = [SHARED / "questions.jsonl", SHARED / "near_questions.jsonl",
          ROOT / "eval" / "seed_questions_2.jsonl", ROOT / "eval" / "near_questions_2.jsonl",
          ROOT / "eval" / "short_queries.jsonl"]
 C = 1.0  # inverse regularisation strength (scikit-learn's default)
+THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 
 
 def feature_table(files: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -49,8 +50,7 @@ def feature_table(files: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray
         for q, v in zip(questions, vectors, strict=True):
             text = q.get("question") or q["claim"]
             pool = searcher.pool(text, v, "hybrid", None, params)
-            top = int(np.argmax(searcher.fuse(pool, "hybrid", params)))
-            rows.append(answer_features(searcher, text, v, pool, top))
+            rows.append(answer_features(searcher, text, v, pool, searcher.fuse(pool, "hybrid", params)))
             labels.append(1 if q["relevant"] else 0)
             groups.append(g)
             texts.append(text)
@@ -76,14 +76,16 @@ def main() -> None:
     x, y, groups, texts = feature_table(FILES)
 
     folds = RepeatedStratifiedKFold(n_splits=5, n_repeats=10, random_state=7)
-    kept, rejected = [], []
+    out_of_fold = []  # (labels, probabilities) of every held-out fold
     for train, test in folds.split(x, y):
         scaler, model = fit(x[train], y[train])
-        r = rates(y[test], model.predict_proba(scaler.transform(x[test]))[:, 1])
-        kept.append(r["answerable_kept"])
-        rejected.append(r["negatives_rejected"])
+        out_of_fold.append((y[test], model.predict_proba(scaler.transform(x[test]))[:, 1]))
     print(f"labels: {int(y.sum())} answerable, {int((1 - y).sum())} unanswerable, {len(FEATURES)} features")
-    print(f"5-fold CV x10: answerable kept {np.nanmean(kept):.3f}, negatives rejected {np.nanmean(rejected):.3f}")
+    print("5-fold CV x10, by threshold on the answer probability (the service's min_score):")
+    for threshold in THRESHOLDS:
+        kept = np.mean([np.mean(p[t == 1] >= threshold) for t, p in out_of_fold])
+        rejected = np.mean([np.mean(p[t == 0] < threshold) for t, p in out_of_fold])
+        print(f"  {threshold:.2f}: answerable kept {kept:.3f}, negatives rejected {rejected:.3f}")
     for g, path in enumerate(FILES):
         train, test = groups != g, groups == g
         scaler, model = fit(x[train], y[train])

@@ -142,9 +142,15 @@ def make_passages(
     target = min(settings.target_tokens, window)
     units = _units(clean_doc, count_tokens, window)
     if not units:
-        # Nothing to quote (an empty record): one empty passage keeps the document findable by its title.
-        return [Passage(doc_id=clean_doc.doc.doc_id, start=0, end=0, title=title, section=None, text="",
-                        embed_text=embed_prefix(title, None, settings).rstrip(": "), sentences=())]
+        # Every line was metadata (a lone headline) or there is no text at all: one passage of whatever
+        # text there is keeps the document findable, by its title too. An empty record gives [0, 0).
+        raw = clean_doc.doc.text
+        start = len(raw) - len(raw.lstrip())
+        end = max(len(raw.rstrip()), start)
+        text = _squash(clean_doc.visible(start, end))
+        return [Passage(doc_id=clean_doc.doc.doc_id, start=start if text else 0, end=end if text else 0,
+                        title=title, section=None, text=text,
+                        embed_text=(embed_prefix(title, None, settings) + text).rstrip(": "), sentences=())]
     if sum(u.tokens + 1 for u in units) <= window and len({u.region for u in units}) == 1:
         # A document that fits the model's window is one passage: cutting a short abstract only
         # hides half of its context from each piece (measured: docs/RETRIEVAL.md).

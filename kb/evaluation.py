@@ -165,10 +165,14 @@ def documents_in_order(hits: list[Hit]) -> list[str]:
     return list(dict.fromkeys(h.doc_id for h in hits))
 
 
+PASSAGES_PER_DOCUMENT = 3
+
+
 def evaluate_beir(queries: dict[str, str], qrels: Qrels, search: SearchFn, depth: int = 100,
                   ignore_identical_ids: bool = True) -> dict:
     """Mean nDCG@10 and recall@100 over the queries with at least one relevant document (the others
-    are only counted). ``search(text, depth)`` returns ranked passages; as in BEIR, a document whose
+    are only counted). ``search(text, n)`` returns ranked passages (``n`` = 3 x depth, enough to rank
+    ``depth`` documents when several passages of one document rank high); as in BEIR, a document whose
     id equals the query's id is dropped from its ranking unless ``ignore_identical_ids`` is False."""
     ndcgs: list[float] = []
     recalls: list[float] = []
@@ -180,7 +184,9 @@ def evaluate_beir(queries: dict[str, str], qrels: Qrels, search: SearchFn, depth
             unjudged += 1
             continue
         began = time.perf_counter()
-        hits = search(text, depth)
+        # Passages to documents: a document may hold several of the best passages, so ask for enough
+        # passages to rank ``depth`` documents (recall@100 is a document figure).
+        hits = search(text, PASSAGES_PER_DOCUMENT * depth)
         latencies.append((time.perf_counter() - began) * 1000)
         ranked = [d for d in documents_in_order(hits) if not (ignore_identical_ids and d == qid)]
         no_results += not ranked

@@ -30,23 +30,26 @@ if TYPE_CHECKING:
 MODEL_FILE = Path(__file__).with_name("answer_model.json")
 
 FEATURES = (
-    "sentence_top",  # best-sentence cosine of the first-ranked passage
-    "dense_top",  # passage cosine of the first-ranked passage
-    "sentence_margin",  # best sentence of the first-ranked passage minus the pool's 5th best sentence cosine
-    "coverage_top",  # IDF-weighted share of the query's known terms found in the first-ranked passage or its title
+    "sentence_top",  # best-sentence cosine of the best-ranked passage
+    "dense_top",  # passage cosine of the best-ranked passage
+    "sentence_margin",  # sentence_top minus the pool's 5th best sentence cosine
+    "coverage_top",  # IDF-weighted share of the query's known terms found in that passage or its title
     "unknown_share",  # share of the query's content words the corpus never uses
     "coverage_sentence",  # IDF-weighted share of the query's known terms found in that passage's best sentence
-    "missing_idf",  # the most distinctive known query term absent from that passage and its title (IDF / max IDF)
+    "missing_idf",  # the most distinctive known query term that passage and its title lack (IDF / max IDF)
     "brevity",  # 1 / the query's content words: a bare name or term ("RICE") is judged by its words, not cosines
     "brevity_coverage",  # brevity x coverage_top
 )
 
 
-def answer_features(searcher: Searcher, query: str, qv: np.ndarray, pool: Pool, top: int) -> np.ndarray:
-    """The features above for one query, given its pool and the position in it of the best-ranked passage."""
+def answer_features(searcher: Searcher, query: str, qv: np.ndarray, pool: Pool, scores: np.ndarray) -> np.ndarray:
+    """The features above for one query, from its pool and the pool's scores (the best-scored passage).
+
+    (Taking the best evidence among the three best-scored passages instead measured no better: the
+    table in docs/RETRIEVAL.md.)"""
+    top = int(np.argmax(scores))
     row = int(pool.rows[top])
-    sentences = np.sort(pool.sentence)[::-1]
-    fifth = float(sentences[min(4, len(sentences) - 1)])
+    fifth = float(np.sort(pool.sentence)[::-1][min(4, len(pool) - 1)])
     body = searcher.keyword.analyse(query)
     title = searcher.title_keyword.analyse(query) if searcher.title_keyword is not None else [None] * len(body)
     known = [(b, t) for b, t in zip(body, title, strict=True) if b is not None or t is not None]

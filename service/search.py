@@ -37,13 +37,13 @@ class SearchParams:
     depth: int = 200  # candidates taken from each list, whatever k is
     title_weight: float = 1.0  # BM25 of the title field, added to each passage of the document
     w_keyword: float = 0.2  # fusion: BM25 / best BM25 in the pool
-    w_dense: float = 0.6  # fusion: passage cosine, min-max scaled over the pool
-    w_sentence: float = 0.2  # fusion: best-sentence cosine, min-max scaled over the pool
-    within_weight: float = 0.5  # within a document: best-sentence score relative to the document's best
-    prf_passages: int = 3  # pseudo-relevance feedback: passages the query vector moves towards (0: off)
+    w_dense: float = 0.5  # fusion: passage cosine, min-max scaled over the pool
+    w_sentence: float = 0.3  # fusion: best-sentence cosine, min-max scaled over the pool
+    within_weight: float = 0.25  # within a document: best-sentence score relative to the document's best
+    prf_passages: int = 5  # pseudo-relevance feedback: passages the query vector moves towards (0: off)
     prf_weight: float = 0.5  # how far it moves (Rocchio's beta, the query's weight being 1)
     rrf_k: float = 60.0  # plain reciprocal-rank fusion (rerank=False), the baseline
-    min_score: float = 0.5  # "no answer" below this answer probability (service/answerable.py)
+    min_score: float = 0.4  # "no answer" below this answer probability (chosen by CV: bench/fit_answer_model.py)
     highlight_max_sentences: int = 2
     duplicate_overlap: float = 0.5  # a hit sharing this share of its sentences with a better one is dropped
 
@@ -325,7 +325,7 @@ class Searcher:
 
     def answer_probability(self, query: str, qv: np.ndarray, pool: Pool, scores: np.ndarray) -> float:
         """How likely the best-scored passage answers the query (service/answerable.py)."""
-        return self.answer_model.probability(answer_features(self, query, qv, pool, int(np.argmax(scores))))
+        return self.answer_model.probability(answer_features(self, query, qv, pool, scores))
 
     def _present(self, pool: Pool, scores: np.ndarray, k: int, params: SearchParams) -> list[Hit]:
         """The first ``k`` candidates by score that are not near-duplicates of a better one, as hits."""

@@ -72,7 +72,7 @@ def test_health_and_readiness(client):
     [
         {"q": ""},
         {"q": "   "},
-        {"q": "x" * 5000},
+        {"q": "x" * 10001},
         {"q": "leadership", "k": 0},
         {"q": "leadership", "k": 101},
         {"q": "leadership", "k": "ten"},

@@ -13,10 +13,11 @@ QUESTIONS = [
     "How many years ahead should a product leader plan?", "What does RICE help with?",
     "Who are some inspirational product leaders?", "What is the job of a product management leader?",
 ]
-# The seeds answer every question above, but this one the "no answer" rule refuses today in every mode
-# (a retrieval matter, left to that code; listed here so the gap stays visible).
-REFUSED_TODAY = {"What does RICE help with?"}
-ANSWERABLE = [q for q in QUESTIONS if q not in REFUSED_TODAY]
+# The seeds answer every question above. The "no answer" model keeps about 98 % of answerable questions
+# in cross-validation (bench/fit_answer_model.py), so a few may be refused ("What does RICE help with?"
+# is one: the model's cosines do not know the acronym); the test bounds how many.
+ANSWERABLE = list(QUESTIONS)
+KEPT_AT_LEAST = 0.9
 if EVAL_QUESTIONS.exists():
     labelled = load_questions(EVAL_QUESTIONS)
     QUESTIONS += [q["question"] for q in labelled]
@@ -41,7 +42,8 @@ def test_every_returned_range_is_verbatim(searcher, seed_texts, mode):
             if hit.context_after:
                 assert source[hit.context_after.start:hit.context_after.end] == hit.context_after.text
                 assert hit.context_after.start >= hit.end
-    assert not unanswered, unanswered  # an empty result list would check nothing above
+    # An empty result list would check nothing above: nearly every answerable question must be answered.
+    assert len(unanswered) <= (1 - KEPT_AT_LEAST) * len(ANSWERABLE), unanswered
 
 
 def test_highlight_is_the_answering_sentence(searcher):
@@ -61,7 +63,7 @@ def test_repeated_sentences_come_back_once(searcher):
 
 def test_results_never_overlap_heavily(searcher):
     for question in ANSWERABLE[:10]:
-        hits = searcher.search(question, k=10)
+        hits = searcher.search(question, k=10, min_score=0.0)  # ranking only: the no-answer rule is off
         assert len(hits) > 1, question
         for i, a in enumerate(hits):
             for b in hits[i + 1:]:
