@@ -328,7 +328,8 @@ def report_text(r: dict) -> str:
 
 
 def targets(r: dict) -> list[dict]:
-    """The speed issue's targets, checked against this run (ratios use this run's torch floor)."""
+    """The standing speed targets (set by the relevance issue, which let ranking spend some of the earlier
+    0.6 x / 3 x margin), checked against this run (ratios use this run's torch floor)."""
     f = r.get("floor")
     by_clients = {lv["clients"]: lv for lv in r.get("levels", [])}
     out = []
@@ -339,13 +340,13 @@ def targets(r: dict) -> list[dict]:
     if f and 1 in by_clients:
         floor_ms = f["torch"]["one"]["median_ms"]
         p50 = by_clients[1]["p50_ms"]
-        check("p50 at 1 client ≤ 0.6 × torch one-query floor", f"{p50:.2f} ms = {p50 / floor_ms:.2f} × "
-              f"{floor_ms:.2f} ms", p50 <= 0.6 * floor_ms)
+        check("p50 at 1 client ≤ 1.0 × torch one-query floor", f"{p50:.2f} ms = {p50 / floor_ms:.2f} × "
+              f"{floor_ms:.2f} ms", p50 <= 1.0 * floor_ms)
     if f and 32 in by_clients:
         floor_qps = f["torch"]["one"]["qps"]
         qps = by_clients[32]["qps"]
-        check("≥ 3 × the floor's single-stream rate at 32 clients",
-              f"{qps:.0f} q/s = {qps / floor_qps:.2f} × {floor_qps:.1f} q/s", qps >= 3 * floor_qps)
+        check("≥ 2 × the floor's single-stream rate at 32 clients",
+              f"{qps:.0f} q/s = {qps / floor_qps:.2f} × {floor_qps:.1f} q/s", qps >= 2 * floor_qps)
     if 32 in by_clients:
         p99 = by_clients[32]["p99_ms"]
         check("p99 at 32 clients ≤ 250 ms", f"{p99:.0f} ms", p99 <= 250)

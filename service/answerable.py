@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,7 +40,17 @@ FEATURES = (
     "missing_idf",  # the most distinctive known query term that passage and its title lack (IDF / max IDF)
     "brevity",  # 1 / the query's content words: a bare name or term ("RICE") is judged by its words, not cosines
     "brevity_coverage",  # brevity x coverage_top
+    "quantity_missing",  # 1 when the question asks for a number, date or amount and that passage states none
 )
+
+# Questions whose answer is a quantity (a year, an amount, a count, a share, a duration)...
+_ASKS_QUANTITY = re.compile(
+    r"\b(?:when|what year|which year|how (?:much|many|long|often|old)|percentage|percent|share of|rate|ratio"
+    r"|salary|salaries|cost|costs|price|budget|revenue|valuation|formula|number of)\b", re.IGNORECASE)
+# ...and what stating one looks like.
+_STATES_QUANTITY = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|hundred|thousand|million|billion"
+    r"|dozen|half|twice|annual(?:ly)?|yearly|weekly|daily|monthly|decade|century)\b", re.IGNORECASE)
 
 
 def answer_features(searcher: Searcher, query: str, qv: np.ndarray, pool: Pool, scores: np.ndarray) -> np.ndarray:
@@ -57,9 +68,12 @@ def answer_features(searcher: Searcher, query: str, qv: np.ndarray, pool: Pool, 
     coverage, missing = _coverage(searcher, row, known)
     dense = float((searcher.passage_vectors(pool.rows[top:top + 1]) @ qv)[0])  # the query as asked, not expanded
     brevity = 1.0 / max(len(body), 1)
+    doc = searcher.documents[int(searcher.p_doc[row])]
+    passage = doc.text[int(searcher.p_start[row]):int(searcher.p_end[row])]
+    quantity_missing = float(bool(_ASKS_QUANTITY.search(query)) and not _STATES_QUANTITY.search(passage))
     return np.array([pool.sentence[top], dense, pool.sentence[top] - fifth, coverage, unknown,
                      _sentence_coverage(searcher, row, pool.sentence_cos[top], body), missing,
-                     brevity, brevity * coverage])
+                     brevity, brevity * coverage, quantity_missing])
 
 
 def _coverage(searcher: Searcher, row: int, terms: list[tuple[int | None, int | None]]) -> tuple[float, float]:
