@@ -1,9 +1,15 @@
-"""Fit the "no answer" model (service/answerable.py) on labelled questions, by cross-validation.
+"""Fit the "no answer" / "unsupported" model (service/answerable.py) on labelled questions and claims.
 
-Labels: every question file below; a question with `relevant: []` is one the seeds do not answer.
-The features are computed with the shipped ranking on an index of seeds/. The figures printed are
-out-of-sample: stratified 5-fold cross-validation (repeated), and leave-one-file-out (fit without a
-file, score that file), which is the closest to "new questions of the same kinds".
+Labels: the files below; an entry with `relevant: []` is one the seeds do not answer (a question) or
+do not state (a claim). Questions and claims share the features and the code, and each kind gets its
+own coefficients and threshold. The features are computed with the shipped ranking on an index of
+seeds/. Every figure printed is out-of-sample: stratified 5-fold cross-validation repeated 10 times,
+and leave-one-file-out (fit without a file, score that file), the closest to "new questions of the
+same kinds". The threshold of each kind is chosen on the cross-validated table:
+- questions: the highest threshold that keeps at least 98 % of answerable questions (an answerable
+  question emptied is the worse error for search);
+- claims: the threshold with the best balanced accuracy (a claim wrongly marked supported is as bad
+  for a writer as a true one flagged).
 
     .venv/bin/python bench/fit_answer_model.py            # report only
     .venv/bin/python bench/fit_answer_model.py --write    # also write service/answer_model.json
@@ -33,11 +39,14 @@ from service.answerable import FEATURES, MODEL_FILE, answer_features  # noqa: E4
 from service.search import SearchParams  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
-FILES = [SHARED / "questions.jsonl", SHARED / "near_questions.jsonl",
-         ROOT / "eval" / "seed_questions_2.jsonl", ROOT / "eval" / "near_questions_2.jsonl",
-         ROOT / "eval" / "short_queries.jsonl"]
+FILES = {
+    "question": [SHARED / "questions.jsonl", SHARED / "near_questions.jsonl", ROOT / "eval" / "seed_questions_2.jsonl",
+                 ROOT / "eval" / "near_questions_2.jsonl", ROOT / "eval" / "short_queries.jsonl"],
+    "claim": [SHARED / "claims.jsonl", ROOT / "eval" / "claims_2.jsonl"],
+}
 C = 1.0  # inverse regularisation strength (scikit-learn's default)
-THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+KEEP_QUESTIONS = 0.98
 
 
 def feature_table(files: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -45,13 +54,13 @@ def feature_table(files: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray
     params = SearchParams()
     rows, labels, groups, texts = [], [], [], []
     for g, path in enumerate(files):
-        questions = load_questions(path)
-        vectors = searcher.encode([q.get("question") or q["claim"] for q in questions])
-        for q, v in zip(questions, vectors, strict=True):
-            text = q.get("question") or q["claim"]
+        entries = load_questions(path)
+        vectors = searcher.encode([e.get("question") or e["claim"] for e in entries])
+        for e, v in zip(entries, vectors, strict=True):
+            text = e.get("question") or e["claim"]
             pool = searcher.pool(text, v, "hybrid", None, params)
             rows.append(answer_features(searcher, text, v, pool, searcher.fuse(pool, "hybrid", params)))
-            labels.append(1 if q["relevant"] else 0)
+            labels.append(1 if e["relevant"] else 0)
             groups.append(g)
             texts.append(text)
     return np.array(rows), np.array(labels), np.array(groups), texts
@@ -63,47 +72,55 @@ def fit(x: np.ndarray, y: np.ndarray) -> tuple[StandardScaler, LogisticRegressio
     return scaler, model
 
 
-def rates(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    kept = float(np.mean(p[y == 1] >= 0.5)) if (y == 1).any() else float("nan")
-    rejected = float(np.mean(p[y == 0] < 0.5)) if (y == 0).any() else float("nan")
-    return {"answerable_kept": round(kept, 3), "negatives_rejected": round(rejected, 3)}
+def rates(y: np.ndarray, p: np.ndarray, threshold: float) -> tuple[float, float]:
+    kept = float(np.mean(p[y == 1] >= threshold)) if (y == 1).any() else float("nan")
+    rejected = float(np.mean(p[y == 0] < threshold)) if (y == 0).any() else float("nan")
+    return kept, rejected
+
+
+def study(kind: str, files: list[Path]) -> dict:
+    """Cross-validated figures, the chosen threshold, and the model fitted on every label of a kind."""
+    x, y, groups, texts = feature_table(files)
+    folds = RepeatedStratifiedKFold(n_splits=5, n_repeats=10, random_state=7)
+    out_of_fold = []
+    for train, test in folds.split(x, y):
+        scaler, model = fit(x[train], y[train])
+        out_of_fold.append((y[test], model.predict_proba(scaler.transform(x[test]))[:, 1]))
+    table = {t: tuple(np.mean([rates(yy, pp, t)[i] for yy, pp in out_of_fold]) for i in (0, 1)) for t in THRESHOLDS}
+    if kind == "question":
+        threshold = max([t for t, (kept, _) in table.items() if kept >= KEEP_QUESTIONS] or [min(THRESHOLDS)])
+    else:
+        threshold = max(table, key=lambda t: table[t][0] + table[t][1])
+    print(f"\n{kind}s: {int(y.sum())} positive, {int((1 - y).sum())} negative, {len(FEATURES)} features")
+    print("5-fold CV x10, by threshold on the probability: kept (answerable / supported), refused (the others)")
+    for t, (kept, rejected) in table.items():
+        print(f"  {t:.2f}: kept {kept:.3f}, refused {rejected:.3f}{'  <- chosen' if t == threshold else ''}")
+    for g, path in enumerate(files):
+        train, test = groups != g, groups == g
+        if len(set(y[train])) < 2:
+            continue
+        scaler, model = fit(x[train], y[train])
+        p = model.predict_proba(scaler.transform(x[test]))[:, 1]
+        kept, rejected = rates(y[test], p, threshold)
+        print(f"  leave out {path.name:28s} kept {kept:.3f}, refused {rejected:.3f}")
+        for text, label, prob in zip(np.array(texts)[test], y[test], p, strict=True):
+            if (prob >= threshold) != bool(label):
+                print(f"      wrong ({'positive' if label else 'negative'}, p={prob:.2f}): {text}")
+    scaler, model = fit(x, y)
+    print("  fitted on all:", dict(zip(FEATURES, model.coef_[0].round(3).tolist(), strict=True)))
+    return {"mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(), "coef": model.coef_[0].tolist(),
+            "intercept": float(model.intercept_[0]), "threshold": threshold, "C": C,
+            "fitted_on": [str(p.relative_to(ROOT.parent)) for p in files],
+            "cv": {str(t): {"kept": round(k, 3), "refused": round(r, 3)} for t, (k, r) in table.items()}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", action="store_true", help="write the model fitted on every label")
+    parser.add_argument("--write", action="store_true", help="write the models fitted on every label")
     args = parser.parse_args()
-    x, y, groups, texts = feature_table(FILES)
-
-    folds = RepeatedStratifiedKFold(n_splits=5, n_repeats=10, random_state=7)
-    out_of_fold = []  # (labels, probabilities) of every held-out fold
-    for train, test in folds.split(x, y):
-        scaler, model = fit(x[train], y[train])
-        out_of_fold.append((y[test], model.predict_proba(scaler.transform(x[test]))[:, 1]))
-    print(f"labels: {int(y.sum())} answerable, {int((1 - y).sum())} unanswerable, {len(FEATURES)} features")
-    print("5-fold CV x10, by threshold on the answer probability (the service's min_score):")
-    for threshold in THRESHOLDS:
-        kept = np.mean([np.mean(p[t == 1] >= threshold) for t, p in out_of_fold])
-        rejected = np.mean([np.mean(p[t == 0] < threshold) for t, p in out_of_fold])
-        print(f"  {threshold:.2f}: answerable kept {kept:.3f}, negatives rejected {rejected:.3f}")
-    for g, path in enumerate(FILES):
-        train, test = groups != g, groups == g
-        scaler, model = fit(x[train], y[train])
-        p = model.predict_proba(scaler.transform(x[test]))[:, 1]
-        print(f"leave out {path.name:28s} {rates(y[test], p)}")
-        for text, label, prob in zip(np.array(texts)[test], y[test], p, strict=True):
-            if (prob >= 0.5) != bool(label):
-                print(f"    wrong ({'answerable' if label else 'unanswerable'}, p={prob:.2f}): {text}")
-
-    scaler, model = fit(x, y)
-    coef = dict(zip(FEATURES, model.coef_[0].round(4).tolist(), strict=True))
-    print("fitted on all labels:", coef, "intercept", round(float(model.intercept_[0]), 4))
+    models = {kind: study(kind, files) for kind, files in FILES.items()}
     if args.write:
-        MODEL_FILE.write_text(json.dumps({
-            "features": list(FEATURES), "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
-            "coef": model.coef_[0].tolist(), "intercept": float(model.intercept_[0]),
-            "fitted_on": [str(p.relative_to(ROOT.parent)) for p in FILES], "C": C,
-        }, indent=1) + "\n", encoding="utf-8")
+        MODEL_FILE.write_text(json.dumps({"features": list(FEATURES), **models}, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {MODEL_FILE}")
 
 

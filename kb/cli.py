@@ -19,6 +19,7 @@ Examples:
   kb serve --port 8000           serve the index over HTTP
   kb search "what is RICE?" -k 3
   kb eval questions.jsonl -k 10  retrieval metrics on labelled questions
+  kb check draft.md --format md  the draft with footnotes citing its sources
 """
 
 
@@ -86,6 +87,23 @@ def cmd_search(args: argparse.Namespace) -> int:
     except QueryError as exc:
         return _fail(str(exc))
     sys.stdout.write(render(hits, searcher.doc_by_id, args.format, args.question, args.style))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from kb.export import render_check
+    from service.check import DraftTooLarge, check_draft
+
+    try:
+        draft = sys.stdin.read() if str(args.draft) == "-" else args.draft.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return _fail(f"{args.draft}: cannot read the draft ({exc})")
+    searcher = _searcher(args.index_dir)
+    try:
+        checked = check_draft(searcher, draft)
+    except DraftTooLarge as exc:
+        return _fail(str(exc))
+    sys.stdout.write(render_check(draft, checked, searcher.doc_by_id, args.format, args.style))
     return 0
 
 
@@ -198,6 +216,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style", choices=["plain", "markdown", "apa"], default="apa", help="citation style")
     with_index(p)
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("check", help="check a draft: each sentence with its source, or flagged",
+                       description="Prints the draft with a mark and a citation after each sentence the sources "
+                                   "state, and a flag after each one they do not; --format md writes Markdown "
+                                   "with footnotes citing the sources.")
+    p.add_argument("draft", type=Path, metavar="FILE", help="the draft (Markdown or text), or - for standard input")
+    p.add_argument("--format", choices=["text", "md"], default="text")
+    p.add_argument("--style", choices=["plain", "markdown", "apa"], default="apa", help="citation style")
+    with_index(p)
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("eval", help="retrieval metrics on labelled questions or a BEIR collection",
                        description="QUESTIONS.jsonl (one JSON object a line: id, question, relevant: [{source, "

@@ -47,3 +47,29 @@ def render(hits: list[Hit], docs: dict, fmt: str, question: str, style: str = "a
                      + f"\n   {_one_line(r['text'])}\n   quote: \"{_one_line(r['quote'])}\""
                      + f"\n   cite: {r['citation']}\n")
     return "\n".join(parts)
+
+
+def render_check(draft: str, checked: list, docs: dict, fmt: str, style: str = "apa") -> str:
+    """A checked draft: the draft as written, with a mark and a citation after each supported sentence
+    and a flag after each unsupported one (``text``), or with Markdown footnotes citing the sources (``md``)."""
+    out: list[str] = []
+    notes: list[str] = []
+    position = 0
+    for c in checked:
+        out.append(draft[position:c.end])
+        position = c.end
+        if c.supported:
+            best = c.sources[0]
+            citation = cite(docs[best.doc_id], best.highlight.start, best.highlight.end, style).text
+            if fmt == "md":
+                notes.append(f"[^{len(notes) + 1}]: {_one_line(citation)}")
+                out.append(f"[^{len(notes)}]")
+            else:
+                out.append(f" [✓ {_one_line(citation)}]")
+        else:
+            out.append(" [⚠ unsupported: no source states this]" if fmt != "md" else " **[unsupported]**")
+    out.append(draft[position:])
+    text = "".join(out)
+    if notes:
+        text = text.rstrip("\n") + "\n\n" + "\n".join(notes) + "\n"
+    return text if text.endswith("\n") else text + "\n"

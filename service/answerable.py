@@ -41,7 +41,16 @@ FEATURES = (
     "brevity",  # 1 / the query's content words: a bare name or term ("RICE") is judged by its words, not cosines
     "brevity_coverage",  # brevity x coverage_top
     "quantity_missing",  # 1 when the question asks for a number, date or amount and that passage states none
+    "numbers_missing",  # share of the numbers the query states ("7 years", "2007") that passage does not
+    "names_missing",  # share of the capitalised names the query uses that passage and its title do not
 )
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty"
+                     r"|thirty|forty|fifty|hundred|thousand|million|billion)\b", re.IGNORECASE)
+# A capitalised word that does not open the text: a name ("Slack", "Jason Fried", "Azure").
+_NAME = re.compile(r"(?<=[\s(\"“'‘])([A-Z][\w&’'-]*)")
+_NOT_NAMES = frozenset("I A The What Which Who Whom Whose When Where Why How Is Are Do Does Did Can Could Should "
+                       "Would Will In On At Of For And Or But To".split())
 
 # Questions whose answer is a quantity (a year, an amount, a count, a share, a duration)...
 _ASKS_QUANTITY = re.compile(
@@ -73,7 +82,28 @@ def answer_features(searcher: Searcher, query: str, qv: np.ndarray, pool: Pool, 
     quantity_missing = float(bool(_ASKS_QUANTITY.search(query)) and not _STATES_QUANTITY.search(passage))
     return np.array([pool.sentence[top], dense, pool.sentence[top] - fifth, coverage, unknown,
                      _sentence_coverage(searcher, row, pool.sentence_cos[top], body), missing,
-                     brevity, brevity * coverage, quantity_missing])
+                     brevity, brevity * coverage, quantity_missing,
+                     _missing_share(_NUMBER.findall(query), passage),
+                     _missing_share(_names(query), f"{doc.title} {passage}")])
+
+
+def _names(text: str) -> list[str]:
+    return [n for n in _NAME.findall(text) if n not in _NOT_NAMES]
+
+
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+
+
+def _missing_share(items: list[str], text: str) -> float:
+    """Share of the items (numbers, names) that do not occur in a text, ignoring case and whether a small
+    number is written in words or digits; 0 with no items."""
+    if not items:
+        return 0.0
+    lowered = text.lower()
+    present = set(_NUMBER.findall(lowered)) | {_NUMBER_WORDS.get(n, n) for n in _NUMBER.findall(lowered)}
+    return sum(_NUMBER_WORDS.get(i.lower(), i.lower()) not in present and i.lower() not in lowered
+               for i in items) / len(items)
 
 
 def _coverage(searcher: Searcher, row: int, terms: list[tuple[int | None, int | None]]) -> tuple[float, float]:
@@ -110,21 +140,28 @@ def _contains(sorted_rows: np.ndarray, row: int) -> bool:
     return i < len(sorted_rows) and int(sorted_rows[i]) == row
 
 
+KINDS = ("question", "claim")  # a search query; a sentence of a draft
+
+
 @dataclass(frozen=True)
 class AnswerModel:
-    """Logistic regression on standardised features: P(the first passage answers the question)."""
+    """Logistic regression on standardised features: P(the best passage answers the question, or states
+    the claim). Questions and claims share the features and the code; each kind has its own fitted
+    coefficients and threshold, because a claim must be stated, not just addressed."""
 
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     coef: tuple[float, ...]
     intercept: float
+    threshold: float  # the default "no answer" / "unsupported" cut on the probability, chosen by CV
 
     @classmethod
-    def load(cls, path: Path = MODEL_FILE) -> AnswerModel:
+    def load(cls, kind: str, path: Path = MODEL_FILE) -> AnswerModel:
         data = json.loads(path.read_text(encoding="utf-8"))
         if tuple(data["features"]) != FEATURES:
             raise ValueError(f"{path}: fitted on features {data['features']}, expected {list(FEATURES)}")
-        return cls(tuple(data["mean"]), tuple(data["scale"]), tuple(data["coef"]), float(data["intercept"]))
+        m = data[kind]
+        return cls(tuple(m["mean"]), tuple(m["scale"]), tuple(m["coef"]), float(m["intercept"]), float(m["threshold"]))
 
     def probability(self, features: np.ndarray) -> float:
         z = self.intercept + sum(c * (x - m) / s for c, x, m, s in

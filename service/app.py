@@ -23,6 +23,7 @@ from indexer import store
 from kb.config import get_settings
 from service import schemas
 from service.batcher import MicroBatcher
+from service.check import CheckedSentence, DraftTooLarge, check_draft
 from service.citations import Citation, CitationError, cite
 from service.ops import Metrics, RateLimitMiddleware, RequestMiddleware, admin_guard
 from service.search import Hit, QueryError, Searcher, load_searcher
@@ -47,6 +48,21 @@ def _result(hit: Hit, doc, style: str) -> schemas.SearchResult:
         start=hit.start, end=hit.end, text=hit.text, highlight=_span(hit.highlight),
         context_before=_span(hit.context_before), context_after=_span(hit.context_after),
         citation=_citation(cite(doc, hit.highlight.start, hit.highlight.end, style)),
+    )
+
+
+def _source(hit: Hit, doc, style: str) -> schemas.CheckSource:
+    quote = hit.highlight
+    return schemas.CheckSource(doc_id=hit.doc_id, title=hit.title, start=quote.start, end=quote.end, text=quote.text,
+                               score=hit.score, passage_start=hit.start, passage_end=hit.end,
+                               citation=cite(doc, quote.start, quote.end, style).text)
+
+
+def _checked(c: CheckedSentence, docs: dict, style: str) -> schemas.CheckedSentence:
+    return schemas.CheckedSentence(
+        start=c.start, end=c.end, text=c.text, supported=c.supported, confidence=round(c.probability, 4),
+        sources=[_source(h, docs[h.doc_id], style) for h in c.sources],
+        related=[_source(h, docs[h.doc_id], style) for h in c.related],
     )
 
 
@@ -221,6 +237,19 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
             return _citation(cite(d, start, end, style))
         except CitationError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
+
+    @app.post("/check", response_model=schemas.CheckResponse, responses={413: {"model": schemas.ErrorBody}, **errors},
+              summary="Check a draft: each sentence with the sources that state it, or flagged", dependencies=guarded)
+    async def check(s: SearcherDep, body: schemas.CheckRequest) -> schemas.CheckResponse:
+        began = time.perf_counter()
+        try:
+            checked = await run_in_threadpool(check_draft, s, body.text)  # one batched encode, off the loop
+        except DraftTooLarge as exc:
+            raise HTTPException(status_code=413, detail=str(exc)) from None
+        sentences = [_checked(c, s.doc_by_id, body.style) for c in checked]
+        supported = sum(c.supported for c in checked)
+        return schemas.CheckResponse(sentences=sentences, supported=supported, unsupported=len(checked) - supported,
+                                     took_ms=round((time.perf_counter() - began) * 1000, 3))
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:

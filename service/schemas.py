@@ -17,7 +17,8 @@ class SearchRequest(BaseModel):
     mode: Mode = Field("hybrid", description="hybrid (default), dense only, or keyword (BM25) only")
     doc_ids: list[str] | None = Field(None, max_length=1000, description="search only these documents")
     min_score: float | None = Field(
-        None, ge=0.0, le=1.0, description="'no answer' threshold on the best sentence's similarity"
+        None, ge=0.0, le=1.0,
+        description="'no answer' threshold on the probability that the best passage answers (default 0.4; 0: never)",
     )
     style: Literal["plain", "markdown", "apa"] = Field("apa", description="style of each result's citation")
 
@@ -100,3 +101,40 @@ class Reloaded(BaseModel):
     reloaded: bool = Field(description="false when the newest version was already loaded")
     index_version: str
     passages: int
+
+
+class CheckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, description="the draft: a paragraph or a few (at most 20,000 characters, "
+                                                "200 sentences)")
+    style: Literal["plain", "markdown", "apa"] = Field("apa", description="style of each source's citation")
+
+
+class CheckSource(BaseModel):
+    doc_id: str
+    title: str
+    start: int = Field(description="the quoted sentence(s): text == document[start:end]")
+    end: int
+    text: str
+    score: float
+    passage_start: int = Field(description="the passage around the quote")
+    passage_end: int
+    citation: str = Field(description="quote and reference, ready to paste")
+
+
+class CheckedSentence(BaseModel):
+    start: int = Field(description="offset in the submitted text: text == draft[start:end]")
+    end: int
+    text: str
+    supported: bool = Field(description="the sources state what the sentence says")
+    confidence: float = Field(description="probability that the best passage states it")
+    sources: list[CheckSource] = Field(description="what states it, best first; empty when unsupported")
+    related: list[CheckSource] = Field(description="closest passages of an unsupported sentence: NOT support")
+
+
+class CheckResponse(BaseModel):
+    sentences: list[CheckedSentence]
+    supported: int
+    unsupported: int
+    took_ms: float

@@ -43,7 +43,7 @@ class SearchParams:
     prf_passages: int = 5  # pseudo-relevance feedback: passages the query vector moves towards (0: off)
     prf_weight: float = 0.5  # how far it moves (Rocchio's beta, the query's weight being 1)
     rrf_k: float = 60.0  # plain reciprocal-rank fusion (rerank=False), the baseline
-    min_score: float = 0.4  # "no answer" below this answer probability (chosen by CV: bench/fit_answer_model.py)
+    min_score: float | None = None  # "no answer" below this answer probability (None: the model's, chosen by CV)
     highlight_max_sentences: int = 2
     duplicate_overlap: float = 0.5  # a hit sharing this share of its sentences with a better one is dropped
 
@@ -169,7 +169,8 @@ class Searcher:
         bounds = np.searchsorted(self.p_doc[order], np.arange(len(self.documents) + 1))
         self.doc_rows = [order[bounds[i]:bounds[i + 1]] for i in range(len(self.documents))]
         self.doc_passages = np.maximum(np.diff(bounds), 1)
-        self.answer_model = AnswerModel.load()
+        self.answer_model = AnswerModel.load("question")
+        self.claim_model = AnswerModel.load("claim")
         if previous is not None and _encoder_files(previous.manifest) == _encoder_files(self.manifest):
             self.encoder = previous.encoder  # same exported model, byte for byte: share the warm session
         else:
@@ -208,12 +209,23 @@ class Searcher:
         if not len(pool):
             return []
         scores = self.fuse(pool, mode, params) if rerank else self.rrf(pool, mode, params)
-        threshold = params.min_score if min_score is None else min_score
+        threshold = next(t for t in (min_score, params.min_score, self.answer_model.threshold) if t is not None)
         # Whatever the mode, "is there an answer" is decided on the passage that every signal ranks first.
         decider = scores if mode == "hybrid" and rerank else self.fuse(pool, "hybrid", params)
         if threshold > 0 and self.answer_probability(query, qv, pool, decider) < threshold:
             return []
         return self._present(pool, scores, k, params)
+
+    def evidence(self, text: str, vector: np.ndarray, k: int, params: SearchParams = SearchParams()
+                 ) -> tuple[float, list[Hit]]:
+        """For a claim (the draft check): how likely its best passage states it (the claim model of the
+        same decision), and the best ``k`` passages whatever that likelihood is."""
+        pool = self.pool(text, vector, "hybrid", None, params)
+        if not len(pool):
+            return 0.0, []
+        scores = self.fuse(pool, "hybrid", params)
+        probability = self.claim_model.probability(answer_features(self, text, vector, pool, scores))
+        return probability, self._present(pool, scores, k, params)
 
     # ------------------------------------------------------------------ candidates and signals
 

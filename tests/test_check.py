@@ -1,0 +1,108 @@
+"""The draft check: sentences aligned with the draft, sources verbatim, the same decision as search."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.check import MAX_DRAFT_CHARS, DraftTooLarge, check_draft, draft_sentences
+
+STATED = "Product leaders act as the main contact between senior leadership, investors and other stakeholders."
+NOT_STATED = "Kubernetes operators reconcile custom resources in a control loop."
+DRAFT = f"{STATED} {NOT_STATED}\n\n- Storytelling is one of the most underestimated parts of product leadership."
+
+
+@pytest.fixture(scope="module")
+def client(searcher):
+    with TestClient(create_app(searcher)) as c:
+        yield c
+
+
+def test_sentences_are_ranges_of_the_draft():
+    spans = draft_sentences(DRAFT)
+    assert [DRAFT[s:e] for s, e in spans] == [
+        STATED, NOT_STATED, "- Storytelling is one of the most underestimated parts of product leadership."]
+    assert draft_sentences("1. --- 2024") == []  # no words, nothing to check
+
+
+def test_a_stated_sentence_is_supported_and_an_unrelated_one_is_flagged(searcher, seed_texts):
+    checked = check_draft(searcher, DRAFT)
+    assert [c.supported for c in checked[:2]] == [True, False]
+    first = checked[0]
+    assert first.sources and not first.related
+    assert "primary point of contact" in first.sources[0].highlight.text
+    flagged = checked[1]
+    assert flagged.sources == [] and flagged.related  # closest passages, marked as not support
+    for c in checked:
+        assert DRAFT[c.start:c.end] == c.text
+        for hit in c.sources + c.related:
+            source = seed_texts[hit.doc_id]
+            assert source[hit.start:hit.end] == hit.text
+            assert source[hit.highlight.start:hit.highlight.end] == hit.highlight.text
+
+
+def test_one_batched_encode_for_the_whole_draft(searcher, monkeypatch):
+    calls = []
+    encode = searcher.encode
+
+    def counting(texts, lane=False):
+        calls.append(len(texts))
+        return encode(texts, lane=lane)
+
+    monkeypatch.setattr(searcher, "encode", counting)
+    check_draft(searcher, DRAFT)
+    assert calls == [3]
+
+
+def test_limits(searcher):
+    with pytest.raises(DraftTooLarge, match="20000"):
+        check_draft(searcher, "word " * (MAX_DRAFT_CHARS // 5 + 1))
+    with pytest.raises(DraftTooLarge, match="200"):
+        check_draft(searcher, "Leaders plan ahead. " * 201)
+
+
+def test_http_check(client, seed_texts):
+    r = client.post("/check", json={"text": DRAFT, "style": "apa"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["supported"] >= 1 and body["unsupported"] >= 1
+    for s in body["sentences"]:
+        assert DRAFT[s["start"]:s["end"]] == s["text"]
+        assert 0.0 <= s["confidence"] <= 1.0
+        assert bool(s["sources"]) == s["supported"]
+        for src in s["sources"] + s["related"]:
+            assert seed_texts[src["doc_id"]][src["start"]:src["end"]] == src["text"]
+            assert src["passage_start"] <= src["start"] < src["end"] <= src["passage_end"]
+            assert src["citation"]
+    supported = body["sentences"][0]
+    assert supported["supported"]
+    source = supported["sources"][0]
+    assert " ".join(source["text"].split()) in source["citation"] and source["title"] in source["citation"]
+
+
+@pytest.mark.parametrize(("payload", "status"), [
+    ({"text": "Leaders plan ahead. " * 1001}, 413),
+    ({"text": ""}, 422),
+    ({"text": "ok", "style": "chicago-ish"}, 422),
+    ({"text": "ok", "extra": 1}, 422),
+])
+def test_http_check_bad_input(client, payload, status):
+    r = client.post("/check", json=payload)
+    assert r.status_code == status
+    assert r.json()["detail"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "md"])
+def test_kb_check_marks_each_sentence(seed_index, tmp_path, capsys, fmt):
+    from kb.cli import main
+
+    draft = tmp_path / "draft.md"
+    draft.write_text(DRAFT, encoding="utf-8")
+    assert main(["check", str(draft), "--index-dir", str(seed_index), "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    assert STATED in out and NOT_STATED in out
+    if fmt == "md":
+        assert "[^1]" in out and "\n[^1]: " in out and "**[unsupported]**" in out
+    else:
+        assert "[✓ " in out and "[⚠ unsupported" in out
