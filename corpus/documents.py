@@ -1,8 +1,9 @@
 """Reading source files into documents whose text is never rewritten.
 
 A document's ``text`` is exactly what offsets point into: the file decoded as UTF-8 with no
-newline translation (or the ``text`` field of a JSONL line). Everything downstream refers to
-``[start, end)`` ranges of it.
+newline translation, the ``text`` field of a JSONL line, or for an HTML page its visible text
+(``corpus.html_text``: markup is never part of a document, so it can never be quoted). Everything
+downstream refers to ``[start, end)`` ranges of it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from corpus.html_text import visible_text
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
 
@@ -27,6 +30,10 @@ class Document:
     kind: str  # "text", "markdown", "html" or "record" (JSONL)
     title: str | None = None  # a title given by the source itself (JSONL), not guessed
     url: str | None = None
+    # HTML only: what the markup said about lines of ``text`` ((line start, "h1".."h6", "li" or "chrome")),
+    # and the sha256 of the raw file the visible text was extracted from.
+    line_kinds: tuple[tuple[int, str], ...] = ()
+    source_sha256: str | None = None
 
     @property
     def sha256(self) -> str:
@@ -48,6 +55,17 @@ def _read_text(path: Path) -> str:
             return f.read()
     except UnicodeDecodeError as exc:
         raise SourceError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+
+
+def read_file(path: Path, doc_id: str) -> Document:
+    """A text, Markdown or HTML file as one document (HTML: its visible text, see ``corpus.html_text``)."""
+    kind = _kind(path)
+    raw = _read_text(path)
+    if kind != "html":
+        return Document(doc_id=doc_id, text=raw, kind=kind)
+    page = visible_text(raw)
+    return Document(doc_id=doc_id, text=page.text, kind=kind, line_kinds=page.line_kinds,
+                    source_sha256=hashlib.sha256(raw.encode("utf-8")).hexdigest())
 
 
 def read_jsonl(path: Path) -> Iterator[Document]:
@@ -91,10 +109,7 @@ def load_documents(sources: Iterable[Path]) -> list[Document]:
         else:
             raise SourceError(f"{source}: unsupported file type (use {', '.join(SUPPORTED_SUFFIXES)})")
         for path, rel in pairs:
-            if path.suffix.lower() == ".jsonl":
-                found = list(read_jsonl(path))
-            else:
-                found = [Document(doc_id=rel, text=_read_text(path), kind=_kind(path))]
+            found = list(read_jsonl(path)) if path.suffix.lower() == ".jsonl" else [read_file(path, rel)]
             for doc in found:
                 if doc.doc_id in documents:
                     raise SourceError(f"duplicate document id {doc.doc_id!r} (from {path})")
