@@ -106,3 +106,11 @@ def test_html_structure_gives_kinds_of_lines(tmp_path):
 def test_pre_keeps_its_lines_and_unclosed_head_does_not_hide_the_body():
     page = visible_text("<html><head><title>T</title><body><pre>a  b\n  c</pre><p>x<br>y</p></body>")
     assert page.text == "a  b\nc\nx\ny"
+
+
+def test_header_headline_stays_and_hidden_elements_are_left_out():
+    page = visible_text("<body><header><h1>The Headline</h1><p>Menu Blog</p></header>"
+                        "<div hidden>hidden-div-text</div><p aria-label='x'>Body text.</p>"
+                        "<footer><ul><li>About</li></ul></footer></body>")
+    assert page.text == "The Headline\nMenu Blog\nBody text.\nAbout"
+    assert page.line_kinds == ((0, "h1"), (13, "chrome"), (34, "chrome"))
