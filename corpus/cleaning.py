@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from html import unescape
-from html.parser import HTMLParser
 
 from corpus.documents import Document
 
@@ -62,8 +60,8 @@ NAV_RUN_MIN = 3
 
 @dataclass(frozen=True)
 class Block:
-    """A range of article text. ``runs`` are the raw ranges whose concatenation is its visible text
-    (one run for plain text; several for HTML, where tags sit between runs)."""
+    """A range of article text. ``runs`` are the ranges whose concatenation is its text (one run: every
+    document's text is plain text, HTML included)."""
 
     kind: str  # "heading", "paragraph", "item" or "line"
     runs: tuple[tuple[int, int], ...]
@@ -87,11 +85,8 @@ class CleanDocument:
     dropped: list[tuple[int, int]] = field(default_factory=list)
 
     def visible(self, start: int, end: int) -> str:
-        """Readable text of a range: the slice itself, or for HTML the text between the tags."""
-        raw = self.doc.text[start:end]
-        if self.doc.kind != "html":
-            return raw
-        return unescape(re.sub(r"<[^>]*>", " ", raw))
+        """Readable text of a range: the slice itself (an HTML document's text holds no markup)."""
+        return self.doc.text[start:end]
 
 
 def _is_short(text: str) -> bool:
@@ -125,7 +120,7 @@ class _Line:
     start: int
     end: int
     text: str
-    html_kind: str | None = None  # for HTML: the block element the text sat in
+    html_kind: str | None = None  # for HTML: "h1".."h6", "li" or "chrome", from the markup
     runs: tuple[tuple[int, int], ...] = ()
 
 
@@ -142,94 +137,14 @@ def _text_lines(text: str) -> list[_Line]:
     return lines
 
 
-_HTML_SKIP = {"script", "style", "nav", "header", "footer", "aside", "form", "noscript", "button", "svg",
-              "select", "template", "iframe", "figure", "label", "title", "head"}
-_HTML_BLOCKS = {"p", "div", "section", "article", "main", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
-                "pre", "td", "th", "tr", "table", "ul", "ol", "dd", "dt", "br", "body", "html", "figcaption"}
-_VOID = {"br", "img", "hr", "meta", "link", "input", "source", "wbr", "col", "area", "base", "embed", "track"}
-
-
-class _HtmlLines(HTMLParser):
-    """Collects visible text runs of an HTML page with their raw offsets, one line per block element."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(convert_charrefs=False)
-        self.raw = text
-        self.line_starts = [0] + [m.end() for m in re.finditer(r"\n", text)]
-        self.skip_depth = 0
-        self.stack: list[str] = []
-        self.lines: list[_Line] = []
-        self.current: list[tuple[int, int]] = []
-        self.current_kind = "p"
-
-    def _offset(self) -> int:
-        line, col = self.getpos()
-        return self.line_starts[line - 1] + col
-
-    def _flush(self) -> None:
-        runs = [(s, e) for s, e in self.current if self.raw[s:e].strip()]
-        self.current = []
-        if not runs:
-            return
-        s, e = runs[0][0], runs[-1][1]
-        # trim whitespace at both ends of the block
-        while self.raw[s].isspace():
-            s += 1
-        while self.raw[e - 1].isspace():
-            e -= 1
-        runs[0] = (s, runs[0][1])
-        runs[-1] = (runs[-1][0], e)
-        visible = unescape("".join(self.raw[a:b] for a, b in runs))
-        self.lines.append(_Line(s, e, " ".join(visible.split()), html_kind=self.current_kind, runs=tuple(runs)))
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _HTML_SKIP:
-            if tag not in _VOID:
-                self.skip_depth += 1
-                self.stack.append(tag)
-            return
-        if tag in _HTML_BLOCKS:
-            self._flush()
-            self.current_kind = tag
-        if tag not in _VOID:
-            self.stack.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.stack:
-            while self.stack:
-                top = self.stack.pop()
-                if top in _HTML_SKIP:
-                    self.skip_depth -= 1
-                if top == tag:
-                    break
-        if tag in _HTML_BLOCKS and self.skip_depth == 0:
-            self._flush()
-
-    def _text(self, length: int) -> None:
-        if self.skip_depth:
-            return
-        start = self._offset()
-        self.current.append((start, start + length))
-
-    def handle_data(self, data: str) -> None:
-        self._text(len(data))
-
-    def handle_entityref(self, name: str) -> None:
-        self._text(len(name) + 2)
-
-    def handle_charref(self, name: str) -> None:
-        self._text(len(name) + 3)
-
-    def close(self) -> None:
-        super().close()
-        self._flush()
-
-
-def _html_lines(text: str) -> list[_Line]:
-    parser = _HtmlLines(text)
-    parser.feed(text)
-    parser.close()
-    return parser.lines
+def _html_lines(doc: Document) -> list[_Line]:
+    """An HTML document's text is already its visible text, one line per block element: it is cleaned
+    line by line like plain text, knowing what the markup said about each line (heading, item, chrome)."""
+    kinds = dict(doc.line_kinds)
+    lines = _text_lines(doc.text)
+    for ln in lines:
+        ln.html_kind = kinds.get(ln.start)
+    return lines
 
 
 # ---------------------------------------------------------------- classification
@@ -282,12 +197,14 @@ def _clean_record(doc: Document) -> CleanDocument:
 def clean(doc: Document) -> CleanDocument:
     if doc.kind == "record":
         return _clean_record(doc)
-    lines = _html_lines(doc.text) if doc.kind == "html" else _text_lines(doc.text)
+    lines = _html_lines(doc) if doc.kind == "html" else _text_lines(doc.text)
     dropped: list[tuple[int, int]] = []
     published: str | None = None
     kept: list[_Line] = []
     for ln in lines:
-        if is_date_line(ln.text):
+        if ln.html_kind == "chrome":  # inside nav, header, footer, aside, form...
+            dropped.append((ln.start, ln.end))
+        elif is_date_line(ln.text):
             published = published or ln.text
             dropped.append((ln.start, ln.end))
         elif is_chrome_line(ln.text):

@@ -35,7 +35,7 @@ class Passage:
     end: int
     title: str
     section: str | None
-    text: str  # readable text (whitespace squashed, HTML tags removed): what BM25 sees
+    text: str  # readable text (whitespace squashed): what BM25 sees
     embed_text: str  # prefix + readable text: what the model sees, never returned as a quote
     sentences: tuple[tuple[int, int], ...]  # the prose sentences inside it (headings left out)
 
@@ -93,21 +93,9 @@ def _units(clean_doc: CleanDocument, count_tokens: TokenCounter, budget: int) ->
 
 
 def _block_sentences(clean_doc: CleanDocument, block) -> list[tuple[int, int]]:
-    """Sentence ranges of a block, in document offsets (HTML blocks may span several text runs)."""
-    spans = []
-    for run_start, run_end in block.runs:
-        for s, e in split_sentences(clean_doc.doc.text[run_start:run_end]):
-            spans.append((run_start + s, run_start + e))
-    if len(block.runs) == 1 or not spans:
-        return spans
-    # Join pieces from adjacent runs that do not end a sentence (inline tags split one sentence).
-    merged = [spans[0]]
-    for s, e in spans[1:]:
-        if not re.search(r"[.!?…][\"'”’)\]]*$", clean_doc.doc.text[merged[-1][0]:merged[-1][1]]):
-            merged[-1] = (merged[-1][0], e)
-        else:
-            merged.append((s, e))
-    return merged
+    """Sentence ranges of a block, in document offsets."""
+    return [(run_start + s, run_start + e) for run_start, run_end in block.runs
+            for s, e in split_sentences(clean_doc.doc.text[run_start:run_end])]
 
 
 def _split_long(clean_doc: CleanDocument, start: int, end: int, count_tokens: TokenCounter, budget: int):

@@ -206,6 +206,7 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
                 f.write(json.dumps({
                     "doc_id": d.doc_id, **meta.as_dict(), "title": meta.title or d.doc_id,
                     "kind": d.kind, "sha256": d.sha256, "text": d.text,
+                    **({"source_sha256": d.source_sha256} if d.source_sha256 else {}),
                 }, ensure_ascii=False) + "\n")
         with (folder / "passages.jsonl").open("w", encoding="utf-8") as f:
             for p, rows in zip(passages, passage_sentences, strict=True):
