@@ -7,6 +7,7 @@ and section prefix plus its text) fits the model's window, so nothing in it is i
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -70,9 +71,11 @@ def _units(clean_doc: CleanDocument, count_tokens: TokenCounter, budget: int) ->
     section: str | None = None
     region = 0
     previous_end = None
-    dropped = clean_doc.dropped
+    dropped_starts = sorted(s for s, _ in clean_doc.dropped)
     for block in clean_doc.blocks:
-        if previous_end is not None and any(previous_end <= s < block.start for s, _ in dropped):
+        # Some dropped range starts between the previous block and this one (a binary search: linear overall).
+        if previous_end is not None and bisect.bisect_left(dropped_starts, previous_end) < \
+                bisect.bisect_left(dropped_starts, block.start):
             region += 1
         previous_end = block.end
         is_heading = block.kind == "heading"
@@ -131,11 +134,13 @@ def make_passages(
     units = _units(clean_doc, count_tokens, window)
     if not units:
         # Every line was metadata (a lone headline) or there is no text at all: one passage of whatever
-        # text there is keeps the document findable, by its title too. An empty record gives [0, 0).
+        # text there is keeps the document findable, by its title too (an empty titled record: [0, 0)).
         raw = clean_doc.doc.text
         start = len(raw) - len(raw.lstrip())
         end = max(len(raw.rstrip()), start)
         text = _squash(clean_doc.visible(start, end))
+        if not text and not title:
+            return []  # neither text nor title: nothing anyone could find or quote
         return [Passage(doc_id=clean_doc.doc.doc_id, start=start if text else 0, end=end if text else 0,
                         title=title, section=None, text=text,
                         embed_text=(embed_prefix(title, None, settings) + text).rstrip(": "), sentences=())]

@@ -53,8 +53,8 @@ def _result(hit: Hit, doc, style: str) -> schemas.SearchResult:
 
 def _source(hit: Hit, doc, style: str) -> schemas.CheckSource:
     quote = hit.highlight
-    return schemas.CheckSource(doc_id=hit.doc_id, title=hit.title, start=quote.start, end=quote.end, text=quote.text,
-                               score=hit.score, passage_start=hit.start, passage_end=hit.end,
+    return schemas.CheckSource(doc_id=hit.doc_id, title=hit.title, start=hit.start, end=hit.end, text=hit.text,
+                               quote=_span(quote), score=hit.score,
                                citation=cite(doc, quote.start, quote.end, style).text)
 
 

@@ -114,13 +114,12 @@ class CheckRequest(BaseModel):
 class CheckSource(BaseModel):
     doc_id: str
     title: str
-    start: int = Field(description="the quoted sentence(s): text == document[start:end]")
+    start: int = Field(description="the passage that states it: text == document[start:end]")
     end: int
     text: str
+    quote: Span = Field(description="the sentence(s) of the passage closest to the claim, to paste")
     score: float
-    passage_start: int = Field(description="the passage around the quote")
-    passage_end: int
-    citation: str = Field(description="quote and reference, ready to paste")
+    citation: str = Field(description="the quote and its reference, ready to paste")
 
 
 class CheckedSentence(BaseModel):

@@ -72,13 +72,15 @@ def test_http_check(client, seed_texts):
         assert 0.0 <= s["confidence"] <= 1.0
         assert bool(s["sources"]) == s["supported"]
         for src in s["sources"] + s["related"]:
-            assert seed_texts[src["doc_id"]][src["start"]:src["end"]] == src["text"]
-            assert src["passage_start"] <= src["start"] < src["end"] <= src["passage_end"]
-            assert src["citation"]
+            document = seed_texts[src["doc_id"]]
+            assert document[src["start"]:src["end"]] == src["text"]
+            quote = src["quote"]
+            assert document[quote["start"]:quote["end"]] == quote["text"]
+            assert src["start"] <= quote["start"] < quote["end"] <= src["end"]
     supported = body["sentences"][0]
     assert supported["supported"]
     source = supported["sources"][0]
-    assert " ".join(source["text"].split()) in source["citation"] and source["title"] in source["citation"]
+    assert " ".join(source["quote"]["text"].split()) in source["citation"] and source["title"] in source["citation"]
 
 
 @pytest.mark.parametrize(("payload", "status"), [
