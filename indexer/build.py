@@ -66,12 +66,39 @@ def previous_vectors(version: Path | None) -> dict[str, np.ndarray]:
     return cache
 
 
+# What the model reads for each vector; a change here makes every index stale (rebuilt by --if-stale).
+EMBEDDING_INPUTS = "passage: title prefix + text; sentence: the sentence with one neighbour either side"
+SENTENCE_WINDOW = 1  # neighbours on each side embedded with a sentence (measured: docs/RETRIEVAL.md)
+
+
+def sentence_inputs(texts: list[str], table: np.ndarray, window: int = SENTENCE_WINDOW) -> list[str]:
+    """Each sentence with its ``window`` neighbours on either side in the same document, in text order.
+
+    A sentence alone often leans on its neighbours ("This is why..."); the window gives the model that
+    context while the vector still belongs to one sentence (its highlight and offsets)."""
+    order = np.lexsort((table[:, 1], table[:, 0]))  # by document, then start
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    docs = table[order, 0]
+    out = []
+    for i in range(len(texts)):
+        p = position[i]
+        lo, hi = p, p
+        while lo > 0 and p - lo < window and docs[lo - 1] == docs[p]:
+            lo -= 1
+        while hi + 1 < len(order) and hi - p < window and docs[hi + 1] == docs[p]:
+            hi += 1
+        out.append(" ".join(texts[order[j]] for j in range(lo, hi + 1)))
+    return out
+
+
 def sources_fingerprint(documents: list[Document], chunking: ChunkSettings, overrides: dict) -> dict[str, str]:
     def digest(value: object) -> str:
         return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
     return {d.doc_id: d.sha256 for d in documents} | {
         "__chunking__": digest(chunking.as_dict()),
+        "__embedding__": EMBEDDING_INPUTS,
         "__metadata__": digest({d.doc_id: overrides.get(d.doc_id) for d in documents}),
     }
 
@@ -175,9 +202,10 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
         passage_texts = [p.embed_text for p in passages]
         passage_vectors = embed_cached(passage_texts)
         progress("embedding sentences")
-        # Sentences are embedded alone: the reranker asks "does this sentence answer the question?";
-        # document context already counts through the passage score (measured: docs/RETRIEVAL.md).
-        sentence_texts = [" ".join(cleaned[d].visible(s, e).split()) for d, s, e in sentence_table]
+        # A sentence is embedded with its neighbours (SENTENCE_WINDOW): it asks "does this sentence, read
+        # in its place, answer the question?" (measured against sentences alone: docs/RETRIEVAL.md).
+        sentence_texts = sentence_inputs(
+            [" ".join(cleaned[d].visible(s, e).split()) for d, s, e in sentence_table], sentence_table)
         sentence_vectors = embed_cached(sentence_texts)
         (folder / VECTOR_KEYS).write_text(json.dumps({
             "passages": [text_key(t) for t in passage_texts], "sentences": [text_key(t) for t in sentence_texts],

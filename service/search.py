@@ -36,12 +36,12 @@ class SearchParams:
 
     depth: int = 200  # candidates taken from each list, whatever k is
     title_weight: float = 1.0  # BM25 of the title field, added to each passage of the document
-    w_keyword: float = 0.2  # fusion: BM25 / best BM25 in the pool
-    w_dense: float = 0.5  # fusion: passage cosine, min-max scaled over the pool
-    w_sentence: float = 0.3  # fusion: best-sentence cosine, min-max scaled over the pool
+    w_keyword: float = 0.1  # fusion: BM25 / best BM25 in the pool
+    w_dense: float = 0.4  # fusion: passage cosine, min-max scaled over the pool
+    w_sentence: float = 0.5  # fusion: best-sentence cosine, min-max scaled over the pool
     within_weight: float = 0.25  # within a document: best-sentence score relative to the document's best
-    prf_passages: int = 5  # pseudo-relevance feedback: passages the query vector moves towards (0: off)
-    prf_weight: float = 0.5  # how far it moves (Rocchio's beta, the query's weight being 1)
+    prf_passages: int = 3  # pseudo-relevance feedback: passages the query vector moves towards (0: off)
+    prf_weight: float = 1.0  # how far it moves (Rocchio's beta, the query's weight being 1)
     rrf_k: float = 60.0  # plain reciprocal-rank fusion (rerank=False), the baseline
     min_score: float | None = None  # "no answer" below this answer probability (None: the model's, chosen by CV)
     highlight_max_sentences: int = 2
