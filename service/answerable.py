@@ -81,7 +81,7 @@ def answer_features(searcher: Searcher, query: str, qv: np.ndarray, pool: Pool, 
     passage = doc.text[int(searcher.p_start[row]):int(searcher.p_end[row])]
     quantity_missing = float(bool(_ASKS_QUANTITY.search(query)) and not _STATES_QUANTITY.search(passage))
     return np.array([pool.sentence[top], dense, pool.sentence[top] - fifth, coverage, unknown,
-                     _sentence_coverage(searcher, row, pool.sentence_cos[top], body), missing,
+                     _sentence_coverage(searcher, row, pool.sentence_cos(top), body), missing,
                      brevity, brevity * coverage, quantity_missing,
                      _missing_share(_NUMBER.findall(query), passage),
                      _missing_share(_names(query), f"{doc.title} {passage}")])

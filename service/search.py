@@ -57,7 +57,13 @@ class Pool:
     keyword: np.ndarray  # BM25 (body + weighted title)
     dense: np.ndarray  # passage cosine
     sentence: np.ndarray  # best-sentence cosine (the passage cosine for a passage without sentences)
-    sentence_cos: list[np.ndarray]  # each candidate's sentence cosines, in passage order
+    sentence_flat: np.ndarray  # every candidate's sentence cosines, one after another, in passage order
+    sentence_start: np.ndarray  # where each candidate's run begins in sentence_flat
+    sentence_end: np.ndarray
+
+    def sentence_cos(self, j: int) -> np.ndarray:
+        """Sentence cosines of the j-th candidate (empty for a passage without sentences)."""
+        return self.sentence_flat[self.sentence_start[j]:self.sentence_end[j]]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -248,22 +254,22 @@ class Searcher:
         keyword_top = self._keyword_top(keyword, allowed, depth) if mode != "dense" else np.zeros(0, dtype=np.int64)
         if mode == "keyword":
             return self._signals(keyword_top, qv, qv, keyword)
-        pool = self._signals(np.union1d(self._dense_top(qv, depth, allowed), keyword_top), qv, qv, keyword)
-        if params.prf_passages and len(pool):
-            # Feedback passages: the best of the two lists alone, equally weighted (no sentence evidence).
-            first = _minmax(pool.dense)
-            if mode == "hybrid" and pool.keyword.max() > 0:
-                first = first + pool.keyword / pool.keyword.max()
-            best = pool.rows[np.argsort(-first, kind="stable")[:params.prf_passages]]
-            moved = qv + params.prf_weight * self.passage_vectors(best).mean(axis=0)
-            moved = (moved / np.linalg.norm(moved)).astype(np.float32)
-            rows = np.union1d(self._dense_top(moved, depth, allowed), keyword_top)
-            pool = self._signals(rows, moved, qv, keyword)
-        return pool
+        rows = np.union1d(self._dense_top(qv, depth, allowed), keyword_top)
+        if not params.prf_passages or not len(rows):
+            return self._signals(rows, qv, qv, keyword)
+        # Feedback passages: the best of the two lists alone, equally weighted (no sentence evidence).
+        first = _minmax(self.passage_vectors(rows) @ qv)
+        best_kw = float(keyword[rows].max())
+        if mode == "hybrid" and best_kw > 0:
+            first = first + keyword[rows] / best_kw
+        best = rows[np.argsort(-first, kind="stable")[:params.prf_passages]]
+        moved = qv + params.prf_weight * self.passage_vectors(best).mean(axis=0)
+        moved = (moved / np.linalg.norm(moved)).astype(np.float32)
+        return self._signals(np.union1d(self._dense_top(moved, depth, allowed), keyword_top), moved, qv, keyword)
 
     def _keyword_top(self, keyword: np.ndarray, allowed: np.ndarray | None, depth: int) -> np.ndarray:
         scores = keyword if allowed is None else keyword[allowed]
-        top = np.asarray(_top(scores, depth), dtype=np.int64)
+        top = _top(scores, depth)
         top = top[scores[top] > 0]
         return top if allowed is None else allowed[top]
 
@@ -293,7 +299,7 @@ class Searcher:
         """Passage cosine, best-sentence cosine and BM25 of the candidates: one matrix product each."""
         if len(rows) == 0:
             empty = np.zeros(0)
-            return Pool(rows, rows, empty, empty, empty, [])
+            return Pool(rows, rows, empty, empty, empty, empty, rows, rows)
         dense = (self.passage_vectors(rows) @ dense_query).astype(np.float64)
         counts = self.p_sentence_count[rows]
         ends = np.cumsum(counts)
@@ -305,8 +311,7 @@ class Searcher:
         some = counts > 0
         if some.any():
             best[some] = np.maximum.reduceat(sentence_cos, starts[some])
-        return Pool(rows, self.p_doc[rows], keyword[rows].astype(np.float64), dense, best,
-                    [sentence_cos[a:b] for a, b in zip(starts, ends, strict=True)])
+        return Pool(rows, self.p_doc[rows], keyword[rows].astype(np.float64), dense, best, sentence_cos, starts, ends)
 
     # ------------------------------------------------------------------ ranking
 
@@ -355,7 +360,7 @@ class Searcher:
         overlap = params.duplicate_overlap
         for j in order:
             i = int(pool.rows[j])
-            sent_cos = pool.sentence_cos[j]
+            sent_cos = pool.sentence_cos(j)
             keys = [self.sentence_keys[r] for r in self.p_sentences[i]]
             if keys:
                 # A near-duplicate repeats what better hits already show (half of its sentences, or half
@@ -437,12 +442,14 @@ class Searcher:
         return Span(s, e, text[s:e])
 
 
-def _top(scores: np.ndarray, depth: int) -> list[int]:
-    if depth <= 0:
-        return []
+def _top(scores: np.ndarray, depth: int) -> np.ndarray:
+    """Positions of the ``depth`` highest finite scores, best first."""
     depth = min(depth, len(scores))
+    if depth <= 0:
+        return np.zeros(0, dtype=np.int64)
     part = np.argpartition(-scores, depth - 1)[:depth]
-    return [int(i) for i in part[np.argsort(-scores[part], kind="stable")] if np.isfinite(scores[i])]
+    part = part[np.argsort(-scores[part], kind="stable")]
+    return part[np.isfinite(scores[part])].astype(np.int64)
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:
