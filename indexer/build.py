@@ -37,6 +37,7 @@ class BuildReport:
 
 
 VECTOR_KEYS = "vector_keys.json"
+CONTEXT_VECTORS = "sentence_context_vectors.npy"  # each sentence read with its neighbours
 
 
 def text_key(text: str) -> str:
@@ -57,17 +58,21 @@ def previous_vectors(version: Path | None) -> dict[str, np.ndarray]:
         dense = faiss.read_index(str(version / "dense.faiss"))
         passage_vectors = dense.reconstruct_n(0, dense.ntotal)
         sentence_vectors = np.load(version / "sentence_vectors.npy")
+        context_vectors = np.load(version / CONTEXT_VECTORS) if "contexts" in keys else np.zeros((0, 1))
     except (store.BadIndexError, OSError, ValueError, RuntimeError):
         return {}
-    if len(keys["passages"]) != len(passage_vectors) or len(keys["sentences"]) != len(sentence_vectors):
+    pairs = [(keys["passages"], passage_vectors), (keys["sentences"], sentence_vectors),
+             (keys.get("contexts", []), context_vectors)]
+    if any(len(k) != len(v) for k, v in pairs):
         return {}
-    cache = dict(zip(keys["passages"], passage_vectors, strict=True))
-    cache.update(zip(keys["sentences"], sentence_vectors, strict=True))
+    cache: dict[str, np.ndarray] = {}
+    for k, v in pairs:
+        cache.update(zip(k, v, strict=True))
     return cache
 
 
 # What the model reads for each vector; a change here makes every index stale (rebuilt by --if-stale).
-EMBEDDING_INPUTS = "passage: title prefix + text; sentence: the sentence with one neighbour either side"
+EMBEDDING_INPUTS = "passage: title prefix + text; sentence: alone, and with one neighbour either side"
 SENTENCE_WINDOW = 1  # neighbours on each side embedded with a sentence (measured: docs/RETRIEVAL.md)
 
 
@@ -202,14 +207,18 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
         passage_texts = [p.embed_text for p in passages]
         passage_vectors = embed_cached(passage_texts)
         progress("embedding sentences")
-        # A sentence is embedded with its neighbours (SENTENCE_WINDOW): it asks "does this sentence, read
-        # in its place, answer the question?" (measured against sentences alone: docs/RETRIEVAL.md).
-        sentence_texts = sentence_inputs(
-            [" ".join(cleaned[d].visible(s, e).split()) for d, s, e in sentence_table], sentence_table)
+        # Two vectors a sentence: alone (which sentence answers: highlights and the "no answer" model) and
+        # with its neighbours (SENTENCE_WINDOW: does this place in the text answer, for ranking). Measured
+        # against either alone: docs/RETRIEVAL.md.
+        sentence_texts = [" ".join(cleaned[d].visible(s, e).split()) for d, s, e in sentence_table]
+        context_texts = sentence_inputs(sentence_texts, sentence_table)
         sentence_vectors = embed_cached(sentence_texts)
+        context_vectors = embed_cached(context_texts)
         (folder / VECTOR_KEYS).write_text(json.dumps({
             "passages": [text_key(t) for t in passage_texts], "sentences": [text_key(t) for t in sentence_texts],
+            "contexts": [text_key(t) for t in context_texts],
         }), encoding="utf-8")
+        np.save(folder / CONTEXT_VECTORS, context_vectors)
 
         index = make_dense_index(passage_vectors)
         faiss.write_index(index, str(folder / "dense.faiss"))

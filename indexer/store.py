@@ -10,7 +10,8 @@ Layout of an index folder (``KB_INDEX_DIR``)::
         passages.jsonl           doc_id, start, end, section, first sentence, sentence count
         sentences.npy            (n, 3) int64: document number, start, end
         dense.faiss              passage vectors
-        sentence_vectors.npy     sentence vectors (reranking and highlights)
+        sentence_vectors.npy     sentence vectors, each sentence alone (highlights, "no answer")
+        sentence_context_vectors.npy  each sentence read with its neighbours (ranking)
         bm25/                    bm25s keyword index
         encoder/                 ONNX query encoder + tokenizer (serve path without torch)
 
@@ -45,7 +46,8 @@ MAX_POINTER_BYTES = 256
 _VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # Files every version has (the serve path reads them), besides the bm25/ and encoder/ folders.
-REQUIRED_FILES = ("documents.jsonl", "passages.jsonl", "dense.faiss", "sentences.npy", "sentence_vectors.npy")
+REQUIRED_FILES = ("documents.jsonl", "passages.jsonl", "dense.faiss", "sentences.npy", "sentence_vectors.npy",
+                  "sentence_context_vectors.npy")
 REQUIRED_FOLDERS = ("bm25/", "encoder/")
 
 

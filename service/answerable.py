@@ -69,7 +69,7 @@ def answer_features(searcher: Searcher, query: str, qv: np.ndarray, pool: Pool, 
     table in docs/RETRIEVAL.md.)"""
     top = int(np.argmax(scores))
     row = int(pool.rows[top])
-    fifth = float(np.sort(pool.sentence)[::-1][min(4, len(pool) - 1)])
+    fifth = float(np.sort(pool.exact)[::-1][min(4, len(pool) - 1)])
     body = searcher.keyword.analyse(query)
     title = searcher.title_keyword.analyse(query) if searcher.title_keyword is not None else [None] * len(body)
     known = [(b, t) for b, t in zip(body, title, strict=True) if b is not None or t is not None]
@@ -80,7 +80,7 @@ def answer_features(searcher: Searcher, query: str, qv: np.ndarray, pool: Pool, 
     doc = searcher.documents[int(searcher.p_doc[row])]
     passage = doc.text[int(searcher.p_start[row]):int(searcher.p_end[row])]
     quantity_missing = float(bool(_ASKS_QUANTITY.search(query)) and not _STATES_QUANTITY.search(passage))
-    return np.array([pool.sentence[top], dense, pool.sentence[top] - fifth, coverage, unknown,
+    return np.array([pool.exact[top], dense, pool.exact[top] - fifth, coverage, unknown,
                      _sentence_coverage(searcher, row, pool.sentence_cos(top), body), missing,
                      brevity, brevity * coverage, quantity_missing,
                      _missing_share(_NUMBER.findall(query), passage),

@@ -39,7 +39,7 @@ class SearchParams:
     w_keyword: float = 0.1  # fusion: BM25 / best BM25 in the pool
     w_dense: float = 0.4  # fusion: passage cosine, min-max scaled over the pool
     w_sentence: float = 0.5  # fusion: best-sentence cosine, min-max scaled over the pool
-    within_weight: float = 0.25  # within a document: best-sentence score relative to the document's best
+    within_weight: float = 0.0  # within a document: best-sentence score relative to the document's best
     prf_passages: int = 3  # pseudo-relevance feedback: passages the query vector moves towards (0: off)
     prf_weight: float = 1.0  # how far it moves (Rocchio's beta, the query's weight being 1)
     rrf_k: float = 60.0  # plain reciprocal-rank fusion (rerank=False), the baseline
@@ -56,7 +56,8 @@ class Pool:
     docs: np.ndarray  # their document numbers
     keyword: np.ndarray  # BM25 (body + weighted title)
     dense: np.ndarray  # passage cosine
-    sentence: np.ndarray  # best-sentence cosine (the passage cosine for a passage without sentences)
+    sentence: np.ndarray  # best cosine of a sentence read with its neighbours (ranking)
+    exact: np.ndarray  # best cosine of a sentence alone (the "no answer" model)
     sentence_flat: np.ndarray  # every candidate's sentence cosines, one after another, in passage order
     sentence_start: np.ndarray  # where each candidate's run begins in sentence_flat
     sentence_end: np.ndarray
@@ -158,7 +159,8 @@ class Searcher:
             raise store.BadIndexError(f"{folder}: dense index does not match the passage table")
         self.sentences = np.load(folder / "sentences.npy")
         self.sentence_vectors = np.load(folder / "sentence_vectors.npy")
-        if len(self.sentences) != len(self.sentence_vectors):
+        self.context_vectors = np.load(folder / "sentence_context_vectors.npy")
+        if not len(self.sentences) == len(self.sentence_vectors) == len(self.context_vectors):
             raise store.BadIndexError(f"{folder}: sentence vectors do not match the sentence table")
         # Per document, its sentences sorted by start, for context lookups.
         self.doc_sentences: list[list[tuple[int, int]]] = [[] for _ in self.documents]
@@ -299,19 +301,25 @@ class Searcher:
         """Passage cosine, best-sentence cosine and BM25 of the candidates: one matrix product each."""
         if len(rows) == 0:
             empty = np.zeros(0)
-            return Pool(rows, rows, empty, empty, empty, empty, rows, rows)
+            return Pool(rows, rows, empty, empty, empty, empty, empty, rows, rows)
         dense = (self.passage_vectors(rows) @ dense_query).astype(np.float64)
         counts = self.p_sentence_count[rows]
         ends = np.cumsum(counts)
         starts = ends - counts  # where each candidate's sentences begin in the gathered rows
         positions = np.repeat(self.p_sentence_first[rows] - starts, counts) + np.arange(ends[-1])
-        sentence_cos = self.sentence_vectors[self.p_sentence_flat[positions]] @ sentence_query
-        best = (self.passage_vectors(rows) @ sentence_query).astype(np.float64) if dense_query is not \
-            sentence_query else dense.copy()
+        sentence_rows = self.p_sentence_flat[positions]
+        sentence_cos = self.sentence_vectors[sentence_rows] @ sentence_query
+        context_cos = self.context_vectors[sentence_rows] @ sentence_query
+        # A passage without sentences (an empty record) counts by its passage cosine.
+        fallback = (self.passage_vectors(rows) @ sentence_query).astype(np.float64) if dense_query is not \
+            sentence_query else dense
+        best, exact = fallback.copy(), fallback.copy()
         some = counts > 0
         if some.any():
-            best[some] = np.maximum.reduceat(sentence_cos, starts[some])
-        return Pool(rows, self.p_doc[rows], keyword[rows].astype(np.float64), dense, best, sentence_cos, starts, ends)
+            best[some] = np.maximum.reduceat(context_cos, starts[some])
+            exact[some] = np.maximum.reduceat(sentence_cos, starts[some])
+        return Pool(rows, self.p_doc[rows], keyword[rows].astype(np.float64), dense, best, exact,
+                    sentence_cos, starts, ends)
 
     # ------------------------------------------------------------------ ranking
 

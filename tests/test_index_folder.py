@@ -295,7 +295,8 @@ def test_reload_refuses_damage_with_409(reload_client, case):
         assert r.status_code == 409, r.text
         assert r.json()["detail"].startswith("kept the current index: ")
         assert client.get("/readyz").json()["index_version"] == serving
-        assert client.get("/search", params={"q": "What is RICE?", "k": 1}).json()["results"]
+        assert client.get("/search", params={"q": "Which agile methodologies support product leadership?",
+                                             "k": 1}).json()["results"]
     finally:
         pointer.write_bytes(live)
         shutil.rmtree(staged, ignore_errors=True)

@@ -39,7 +39,7 @@ def client(searcher):
 
 
 def test_metrics_count_routes_outcomes_and_index(client):
-    client.get("/search", params={"q": "What is RICE?"})
+    client.get("/search", params={"q": "Which agile methodologies support product leadership?"})
     client.get("/search", params={"q": "How do I bake sourdough bread at home?"})
     client.get("/search", params={"q": ""})
     text = client.get("/metrics").text
