@@ -302,7 +302,8 @@ class Searcher:
         if len(rows) == 0:
             empty = np.zeros(0)
             return Pool(rows, rows, empty, empty, empty, empty, empty, rows, rows)
-        dense = (self.passage_vectors(rows) @ dense_query).astype(np.float64)
+        vectors = self.passage_vectors(rows)  # gathered once for both queries
+        dense = (vectors @ dense_query).astype(np.float64)
         counts = self.p_sentence_count[rows]
         ends = np.cumsum(counts)
         starts = ends - counts  # where each candidate's sentences begin in the gathered rows
@@ -311,8 +312,7 @@ class Searcher:
         sentence_cos = self.sentence_vectors[sentence_rows] @ sentence_query
         context_cos = self.context_vectors[sentence_rows] @ sentence_query
         # A passage without sentences (an empty record) counts by its passage cosine.
-        fallback = (self.passage_vectors(rows) @ sentence_query).astype(np.float64) if dense_query is not \
-            sentence_query else dense
+        fallback = (vectors @ sentence_query).astype(np.float64) if dense_query is not sentence_query else dense
         best, exact = fallback.copy(), fallback.copy()
         some = counts > 0
         if some.any():
