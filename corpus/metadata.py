@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-FIELDS = ("title", "author", "site", "url", "published")
+FIELDS = ("title", "author", "site", "url", "published", "description")
 DEFAULT_FILE = Path(__file__).resolve().parent / "sources.toml"
 
 
@@ -23,6 +23,7 @@ class SourceMeta:
     site: str | None = None
     url: str | None = None
     published: str | None = None  # ISO date, YYYY-MM-DD
+    description: str | None = None  # what an untitled page is, for a bracketed citation ("[Web page on …]")
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from corpus.metadata import DEFAULT_FILE as DEFAULT_METADATA
 from kb.config import ConfigError, get_settings
+from service.citations import STYLES
 
 EPILOG = """Configuration comes from KB_* environment variables (see README.md); flags override them.
 Examples:
@@ -213,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
     p.add_argument("--format", choices=["text", "md", "csv", "jsonl"], default="text",
                    help="text for reading; md, csv or jsonl to paste into notes (with citations)")
-    p.add_argument("--style", choices=["plain", "markdown", "apa"], default="apa", help="citation style")
+    p.add_argument("--style", choices=STYLES, default="apa", help="citation style (CSL: apa, chicago, mla, harvard)")
     with_index(p)
     p.set_defaults(func=cmd_search)
 
@@ -223,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "with footnotes citing the sources.")
     p.add_argument("draft", type=Path, metavar="FILE", help="the draft (Markdown or text), or - for standard input")
     p.add_argument("--format", choices=["text", "md"], default="text")
-    p.add_argument("--style", choices=["plain", "markdown", "apa"], default="apa", help="citation style")
+    p.add_argument("--style", choices=STYLES, default="apa", help="citation style (CSL: apa, chicago, mla, harvard)")
     with_index(p)
     p.set_defaults(func=cmd_check)
 

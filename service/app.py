@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from indexer import store
 from kb.config import get_settings
-from service import schemas
+from service import references, schemas
 from service.batcher import MicroBatcher
 from service.check import CheckedSentence, DraftTooLarge, check_draft
 from service.citations import Citation, CitationError, cite
@@ -39,7 +39,8 @@ def _span(span) -> schemas.Span | None:
 
 def _citation(c: Citation) -> schemas.CitationOut:
     return schemas.CitationOut(style=c.style, doc_id=c.doc_id, start=c.start, end=c.end, quote=c.quote,
-                               reference=c.reference, text=c.text)
+                               reference=c.reference, reference_html=c.reference_html, in_text=c.in_text,
+                               paragraph=c.paragraph, text=c.text)
 
 
 def _result(hit: Hit, doc, style: str) -> schemas.SearchResult:
@@ -53,9 +54,10 @@ def _result(hit: Hit, doc, style: str) -> schemas.SearchResult:
 
 def _source(hit: Hit, doc, style: str) -> schemas.CheckSource:
     quote = hit.highlight
+    c = cite(doc, quote.start, quote.end, style)
     return schemas.CheckSource(doc_id=hit.doc_id, title=hit.title, start=hit.start, end=hit.end, text=hit.text,
-                               quote=_span(quote), score=hit.score,
-                               citation=cite(doc, quote.start, quote.end, style).text)
+                               quote=_span(quote), score=hit.score, citation=c.text, in_text=c.in_text,
+                               reference=c.reference)
 
 
 def _checked(c: CheckedSentence, docs: dict, style: str) -> schemas.CheckedSentence:
@@ -168,12 +170,18 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
             vector = await app.state.batcher.encode(query)
             hits = s.search(query, k=req.k, mode=req.mode, doc_ids=req.doc_ids, min_score=req.min_score,
                             query_vector=vector)
+            message, suggestion = None if hits else NO_ANSWER, None
+            if not hits and (suggestion := s.speller.correct(query)):  # "Nadela": search what was meant
+                hits = s.search(suggestion, k=req.k, mode=req.mode, doc_ids=req.doc_ids, min_score=req.min_score,
+                                query_vector=await app.state.batcher.encode(suggestion))
+                message = f"Showing results for “{suggestion}”." if hits else NO_ANSWER
+                suggestion = suggestion if hits else None
         except QueryError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         metrics.queries.labels("answered" if hits else "no_answer").inc()
         body = schemas.SearchResponse(
             query=query, mode=req.mode, results=[_result(h, s.doc_by_id[h.doc_id], req.style) for h in hits],
-            message=None if hits else NO_ANSWER, took_ms=round((time.perf_counter() - began) * 1000, 3),
+            message=message, suggestion=suggestion, took_ms=round((time.perf_counter() - began) * 1000, 3),
         )
         # Built from the model, so already valid: serialise once instead of letting FastAPI re-validate it.
         return Response(body.model_dump_json(), media_type="application/json")
@@ -189,7 +197,7 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
         mode: schemas.Mode = "hybrid",
         doc_id: Annotated[list[str] | None, Query(description="restrict to these documents (repeatable)")] = None,
         min_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
-        style: Literal["plain", "markdown", "apa"] = "apa",
+        style: Annotated[schemas.Style, Query(description=schemas.STYLE_HELP)] = "apa",
     ) -> Response:
         try:
             req = schemas.SearchRequest(q=q, k=k, mode=mode, doc_ids=doc_id, min_score=min_score, style=style)
@@ -211,6 +219,18 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
     async def documents(s: SearcherDep) -> schemas.DocumentList:
         return schemas.DocumentList(documents=[schemas.DocumentSummary(**_summary(d)) for d in s.documents])
 
+    @app.get("/documents/{doc_id:path}/reference", responses={404: {"model": schemas.ErrorBody}},
+             response_class=PlainTextResponse, dependencies=guarded,
+             summary="A document's reference for reference managers: BibTeX, RIS or CSL-JSON")
+    async def document_reference(
+        s: SearcherDep, doc_id: str,
+        format: Annotated[Literal["bibtex", "ris", "csl-json"], Query(description="file format")] = "bibtex",
+    ) -> Response:
+        d = s.doc_by_id.get(doc_id)
+        if d is None:
+            raise HTTPException(status_code=404, detail="no such document")
+        return Response(references.export(d, format), media_type=references.FORMATS[format] + "; charset=utf-8")
+
     @app.get("/documents/{doc_id:path}", response_model=schemas.DocumentFull,
              responses={404: {"model": schemas.ErrorBody}}, summary="One document's full text and metadata",
              dependencies=guarded)
@@ -218,7 +238,7 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
         d = s.doc_by_id.get(doc_id)
         if d is None:
             raise HTTPException(status_code=404, detail="no such document")
-        return schemas.DocumentFull(**_summary(d), sha256=d.sha256, text=d.text)
+        return schemas.DocumentFull(**_summary(d), sha256=d.sha256, text=d.text, indexed=s.indexed_ranges(doc_id))
 
     @app.get("/cite", response_model=schemas.CitationOut,
              responses={404: {"model": schemas.ErrorBody}, 422: {"model": schemas.ErrorBody}},
@@ -228,7 +248,7 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
         doc_id: str,
         start: Annotated[int, Query(ge=0)],
         end: Annotated[int, Query(ge=1)],
-        style: Literal["plain", "markdown", "apa"] = "apa",
+        style: Annotated[schemas.Style, Query(description=schemas.STYLE_HELP)] = "apa",
     ) -> schemas.CitationOut:
         d = s.doc_by_id.get(doc_id)
         if d is None:
@@ -251,7 +271,7 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
         return schemas.CheckResponse(sentences=sentences, supported=supported, unsupported=len(checked) - supported,
                                      took_ms=round((time.perf_counter() - began) * 1000, 3))
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page() -> FileResponse:
         """The search page for writers (no external assets: it works offline)."""
         return FileResponse(STATIC / "index.html", media_type="text/html")

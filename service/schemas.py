@@ -7,6 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Mode = Literal["hybrid", "dense", "keyword"]
+Style = Literal["apa", "chicago", "mla", "harvard", "markdown", "plain"]
+STYLE_HELP = ("citation style: apa (APA 7, default), chicago (author-date), mla, harvard, markdown (a blockquote "
+              "with the APA reference) or plain")
 
 
 class SearchRequest(BaseModel):
@@ -20,7 +23,7 @@ class SearchRequest(BaseModel):
         None, ge=0.0, le=1.0,
         description="'no answer' threshold on the probability that the best passage answers (default 0.4; 0: never)",
     )
-    style: Literal["plain", "markdown", "apa"] = Field("apa", description="style of each result's citation")
+    style: Style = Field("apa", description=STYLE_HELP)
 
 
 class Span(BaseModel):
@@ -30,13 +33,16 @@ class Span(BaseModel):
 
 
 class CitationOut(BaseModel):
-    style: Literal["plain", "markdown", "apa"]
+    style: Style
     doc_id: str
     start: int
     end: int
     quote: str = Field(description="verbatim: exactly the document text [start:end]")
-    reference: str = Field(description="the formatted source reference")
-    text: str = Field(description="quote and reference, ready to paste")
+    reference: str = Field(description="the source's reference entry, plain text")
+    reference_html: str = Field(description="the same with the style's italics (<i>)")
+    in_text: str = Field(description="in-text citation, with the paragraph the quote starts in as locator")
+    paragraph: int = Field(description="1-based paragraph (non-empty line) of the document where the quote starts")
+    text: str = Field(description="quote, in-text citation and reference, ready to paste")
 
 
 class SearchResult(BaseModel):
@@ -58,7 +64,9 @@ class SearchResponse(BaseModel):
     query: str
     mode: Mode
     results: list[SearchResult] = Field(description="best first; empty when the sources do not answer the query")
-    message: str | None = Field(None, description="why the list is empty, when it is")
+    message: str | None = Field(None, description="why the list is empty, or that a corrected query was searched")
+    suggestion: str | None = Field(None, description="the query with unknown words corrected ('did you mean'), "
+                                                     "when the query as typed found no answer")
     took_ms: float
 
 
@@ -80,6 +88,8 @@ class DocumentList(BaseModel):
 class DocumentFull(DocumentSummary):
     sha256: str
     text: str = Field(description="the full text that offsets point into")
+    indexed: list[tuple[int, int]] = Field(
+        description="[start, end) ranges the passages cover; the rest (site navigation, footers) is not searched")
 
 
 class Health(BaseModel):
@@ -108,7 +118,7 @@ class CheckRequest(BaseModel):
 
     text: str = Field(min_length=1, description="the draft: a paragraph or a few (at most 20,000 characters, "
                                                 "200 sentences)")
-    style: Literal["plain", "markdown", "apa"] = Field("apa", description="style of each source's citation")
+    style: Style = Field("apa", description=STYLE_HELP)
 
 
 class CheckSource(BaseModel):
@@ -120,6 +130,8 @@ class CheckSource(BaseModel):
     quote: Span = Field(description="the sentence(s) of the passage closest to the claim, to paste")
     score: float
     citation: str = Field(description="the quote and its reference, ready to paste")
+    in_text: str = Field(description="in-text citation of the quote")
+    reference: str = Field(description="the source's reference entry")
 
 
 class CheckedSentence(BaseModel):

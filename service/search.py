@@ -26,6 +26,7 @@ from indexer.keyword import KeywordIndex
 from indexer.model import DIMENSION, MODEL_NAME
 from service.answerable import AnswerModel, answer_features
 from service.encoder import QueryEncoder
+from service.spelling import Speller
 
 MODES = ("hybrid", "dense", "keyword")
 
@@ -105,6 +106,7 @@ class DocumentRecord:
     sha256: str
     text: str
     passage_count: int
+    description: str | None = None  # an untitled document's bracketed description in citations
 
 
 class QueryError(ValueError):
@@ -141,6 +143,7 @@ class Searcher:
                 doc_id=d["doc_id"], title=d["title"], published=d.get("published"), url=d.get("url"),
                 author=d.get("author"), site=d.get("site"),
                 kind=d["kind"], sha256=d["sha256"], text=d["text"], passage_count=counts.get(d["doc_id"], 0),
+                description=d.get("description"),
             ))
         self.doc_by_id = {d.doc_id: d for d in self.documents}
         doc_number = {d.doc_id: i for i, d in enumerate(self.documents)}
@@ -169,6 +172,9 @@ class Searcher:
         for spans in self.doc_sentences:
             spans.sort()
         self.sentence_keys = [_normalise_sentence(self.documents[d].text[s:e]) for d, s, e in self.sentences.tolist()]
+        self.speller = Speller.from_texts(d.text for d in self.documents)
+        self.sentence_quotable = np.array(
+            [quotable(self.documents[d].text[s:e]) for d, s, e in self.sentences.tolist()], dtype=bool)
         self.keyword = KeywordIndex(folder / "bm25")
         self.title_keyword = KeywordIndex(folder / "bm25_title") if (folder / "bm25_title").is_dir() else None
         self.doc_number = {d.doc_id: i for i, d in enumerate(self.documents)}
@@ -391,6 +397,17 @@ class Searcher:
                 break
         return hits
 
+    def indexed_ranges(self, doc_id: str) -> list[tuple[int, int]]:
+        """The document's text covered by passages, as merged [start, end) ranges in order."""
+        rows = self.doc_rows[self.doc_number[doc_id]]
+        merged: list[tuple[int, int]] = []
+        for s, e in sorted(zip(self.p_start[rows].tolist(), self.p_end[rows].tolist(), strict=True)):
+            if merged and s <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+            elif e > s:
+                merged.append((s, e))
+        return merged
+
     def passage_vectors(self, rows: np.ndarray) -> np.ndarray:
         """Stored vectors of some passages (flat and HNSW-flat indexes both keep them exactly)."""
         if len(rows) == 0:
@@ -419,6 +436,9 @@ class Searcher:
         if not len(rows):
             s, e = int(self.p_start[i]), int(self.p_end[i])
             return Span(s, e, doc.text[s:e])
+        quotable = self.sentence_quotable[rows]
+        if quotable.any():  # a heading, a lone name or a lead-in ending in ":" is not a quote to paste
+            sent_cos = np.where(quotable, sent_cos, -np.inf)
         best = int(np.argmax(sent_cos))
         chosen = [best]
         if params.highlight_max_sentences > 1:
@@ -429,6 +449,7 @@ class Searcher:
                     chosen.append(j)
         s = int(min(self.sentences[rows[j]][1] for j in chosen))
         e = int(max(self.sentences[rows[j]][2] for j in chosen))
+        s += _list_marker_length(doc.text[s:e])
         return Span(s, e, doc.text[s:e])
 
     def _neighbour(self, d: int, offset: int, before: bool) -> Span | None:
@@ -448,6 +469,23 @@ class Searcher:
                 return None
         s, e = spans[pos]
         return Span(s, e, text[s:e])
+
+
+_LIST_MARKER = re.compile(r"(?:[-*+•▪◦–]|\(?\d{1,3}[.)]|[a-z][.)])\s+")
+
+
+def _list_marker_length(text: str) -> int:
+    """Characters of a leading list marker ("- ", "1. ", "• ") that a pasted quote should not start with."""
+    m = _LIST_MARKER.match(text)
+    return m.end() if m and m.end() < len(text) else 0
+
+
+def quotable(text: str) -> bool:
+    """A sentence a writer can paste as a quote: not a bare heading or name, not a lead-in ending in ":"."""
+    body = text[_list_marker_length(text):].strip()
+    if not body or body.endswith(":"):
+        return False
+    return body[-1] in ".!?\"”’)" or len(body.split()) > 8
 
 
 def _top(scores: np.ndarray, depth: int) -> np.ndarray:

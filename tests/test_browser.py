@@ -1,7 +1,8 @@
-"""The search page in headless Chromium (Debian's package, driven by Playwright): search, copy a citation,
-follow the source link, check the highlighted range (also after emoji, whose offsets JavaScript counts
-differently), and take screenshots: into a temporary folder, or into the folder KB_SCREENSHOTS names
-(`KB_SCREENSHOTS=docs` refreshes docs/screenshot-search.png and docs/screenshot-source.png)."""
+"""The page in headless Chromium (Debian's package, driven by Playwright): search, copy a citation, follow
+the source link, check the highlighted range (also after emoji, whose offsets JavaScript counts
+differently); check a draft, collect quotes, export them; shared links; axe-core accessibility checks.
+Screenshots go into a temporary folder, or into the folder KB_SCREENSHOTS names (`KB_SCREENSHOTS=docs`
+refreshes docs/screenshot-search.png, docs/screenshot-source.png and docs/screenshot-check.png)."""
 
 from __future__ import annotations
 
@@ -98,8 +99,8 @@ def test_search_copy_cite_and_open_source(page, base_url, seed_texts, shots):
     first.get_by_role("link", name="Open in source").click()
     cited = page.locator("#cited")
     cited.wait_for()
-    hash_params = dict(x.split("=") for x in page.evaluate("location.hash").lstrip("#").split("&"))
-    start, end = int(hash_params["start"]), int(hash_params["end"])
+    link = urllib.parse.parse_qs(page.evaluate("location.search").lstrip("?"))
+    start, end = int(link["start"][0]), int(link["end"][0])
     assert cited.inner_text() == seed_texts[doc_id][start:end]
     assert cited.is_visible() and page.evaluate(
         "(() => { const r = document.getElementById('cited').getBoundingClientRect();"
@@ -164,3 +165,134 @@ def test_highlight_after_emoji_is_exactly_the_quote(browser, astral_url, shots):
     assert cited.text_content() == quote
     assert page.locator("#document").text_content() == ASTRAL  # nothing lost or split around the mark
     page.screenshot(path=str(shots / "screenshot-astral.png"))
+
+
+DRAFT = ("Storytelling is one of the most overlooked parts of leading a product. "
+         "Under Satya Nadella, Microsoft moved from putting Windows first to putting the cloud first. "
+         "Decisions made by a product leader should be supported by figures and data. "
+         "Most product leaders spend half of their week in customer interviews.")
+
+
+def test_check_a_draft_collect_quotes_and_export(browser, base_url, seed_texts, shots):
+    import bibtexparser
+    import rispy
+
+    page = _phone_page(browser, base_url)
+    page.goto(base_url + "/")
+    page.evaluate("localStorage.clear()")
+    page.get_by_role("link", name="Check a draft").click()
+    page.get_by_label("Draft", exact=True).fill(DRAFT)
+    page.get_by_role("button", name="Check the draft").click()
+    page.wait_for_function("document.querySelectorAll('#checked > li').length === 4")
+    assert page.locator("#checked > li.supported").count() == 3
+    flagged = page.locator("#checked > li.unsupported")
+    assert flagged.count() == 1 and "half of their week" in flagged.inner_text()
+    first = page.locator("#checked > li.supported").first
+    assert "storytelling" in first.locator("blockquote").inner_text()
+    assert "n.d., para." in first.locator(".citation").inner_text()
+    page.screenshot(path=str(shots / "screenshot-check.png"), full_page=True)
+
+    supported = page.locator("#checked > li.supported")
+    docs = set()
+    for i in range(2):
+        supported.nth(i).locator("button.collect").click()
+        href = supported.nth(i).get_by_role("link", name="Open in source").get_attribute("href")
+        docs.add(urllib.parse.parse_qs(href.split("?", 1)[1])["doc"][0])
+    page.reload()
+    page.get_by_role("link", name="Collection").click()
+    items = page.locator("#collection > li")
+    items.first.wait_for()
+    assert items.count() == 2  # survived the reload
+    quotes = [items.nth(i).locator("blockquote").inner_text() for i in range(2)]
+    items.nth(1).get_by_role("button", name="Move quote 2 up").click()
+    assert page.locator("#collection > li").first.locator("blockquote").inner_text() == quotes[1]
+
+    page.get_by_role("button", name="Export RIS").click()
+    page.wait_for_function("window.lastExport && window.lastExport.name === 'references.ris'")
+    entries = rispy.loads(page.evaluate("window.lastExport.text"))
+    assert {e["id"] for e in entries} == docs and all(e.get("title") for e in entries)
+
+    page.get_by_role("button", name="Export BibTeX").click()
+    page.wait_for_function("window.lastExport && window.lastExport.name === 'references.bib'")
+    library = bibtexparser.parse_string(page.evaluate("window.lastExport.text"))
+    assert not library.failed_blocks and len(library.entries) == len(docs)
+    assert all(e.fields_dict["title"].value for e in library.entries)
+
+    page.get_by_role("button", name="Export Markdown").click()
+    page.wait_for_function("window.lastExport && window.lastExport.name === 'quotes.md'")
+    markdown = page.evaluate("window.lastExport.text")
+    assert markdown.count("\n> ") >= 2 and "## References" in markdown
+    page.get_by_role("button", name="Clear the collection").click()
+    assert page.locator("#collection > li.meta").count() == 1
+
+
+def test_a_shared_quote_link_opens_the_source_at_the_range(browser, base_url, seed_texts):
+    doc = "003_fea07baa30f7a95e.txt"
+    text = seed_texts[doc]
+    start = text.index("When Nadella became CEO")
+    end = text.index(".", start) + 1
+    page = _phone_page(browser, base_url)
+    page.goto(f"{base_url}/?doc={doc}&start={start}&end={end}&style=mla")
+    cited = page.locator("#cited")
+    cited.wait_for()
+    assert cited.inner_text() == text[start:end]
+    page.wait_for_function("document.querySelector('#doc-citation .in-text')")
+    assert "par." in page.locator("#doc-citation").inner_text()  # the style the link names
+    assert page.locator("#document .skipped").count() >= 1  # the footer the indexer skipped is marked
+    page.get_by_role("button", name="Extend quote by a sentence").click()
+    longer = page.locator("#cited").inner_text()
+    assert longer.startswith(text[start:end]) and len(longer) > end - start
+    assert "Back to results" in page.locator("#back").inner_text()
+
+
+def test_style_change_rerenders_results_and_long_questions_are_refused(browser, base_url):
+    page = _phone_page(browser, base_url)
+    page.goto(base_url + "/?" + urllib.parse.urlencode({"q": "What did Nadela change at Microsoft?"}))
+    first = page.locator("ol#results > li").first
+    first.wait_for()  # a misspelt name still finds the passage
+    assert "Nadella" in first.locator("mark").inner_text()
+    page.get_by_label("Citation style").select_option("mla")
+    page.wait_for_function("document.querySelector('#results .in-text') && "
+                           "document.querySelector('#results .in-text').textContent.includes('par.')")
+    assert "style=mla" in page.evaluate("location.search")
+    page.get_by_label("Question").fill("x" * 10_001)
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('status').textContent.includes('10,000')")
+    assert page.locator("#status.error").count() == 1
+
+
+def test_back_to_results_keeps_the_results_and_focus(browser, base_url):
+    page = _phone_page(browser, base_url)
+    page.goto(base_url + "/")
+    page.get_by_label("Question").fill("Which agile methodologies support product leadership?")
+    page.keyboard.press("Enter")
+    results = page.locator("ol#results > li")
+    results.nth(2).wait_for()
+    results.nth(2).get_by_role("link", name="Open in source").click()
+    page.locator("#cited").wait_for()
+    page.get_by_role("link", name="Back to results").click()
+    page.wait_for_function("document.activeElement && document.activeElement.classList.contains('open-source')")
+    focused = page.evaluate("document.activeElement.closest('li').querySelector('.title').textContent")
+    assert focused.startswith("3.")
+
+
+def test_no_accessibility_violations(browser, base_url):
+    from axe_playwright_python.sync_playwright import Axe
+
+    page = _phone_page(browser, base_url)
+    axe = Axe()
+    page.goto(base_url + "/?q=" + urllib.parse.quote("What is product leadership?"))
+    page.locator("ol#results > li").first.wait_for()
+    checked = {"results": axe.run(page)}
+    page.goto(base_url + "/?view=check")
+    page.get_by_label("Draft", exact=True).fill(DRAFT)
+    page.get_by_role("button", name="Check the draft").click()
+    page.wait_for_function("document.querySelectorAll('#checked > li').length === 4")
+    checked["draft check"] = axe.run(page)
+    page.emulate_media(color_scheme="dark")
+    checked["draft check, dark"] = axe.run(page)
+    page.goto(base_url + "/?doc=003_fea07baa30f7a95e.txt&start=0&end=40")
+    page.locator("#cited").wait_for()
+    checked["source"] = axe.run(page)
+    problems = {k: r.response["violations"] for k, r in checked.items() if r.violations_count}
+    assert not problems, {k: [(v["id"], v["help"]) for v in vs] for k, vs in problems.items()}
