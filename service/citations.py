@@ -106,8 +106,9 @@ def _tidy(rendered: str, item: dict) -> str:
     substituted for the author and then printed again."""
     rendered = re.sub(r"([?!])((?:</i>)?[”’\"]?)\.", r"\1\2", rendered)
     rendered = re.sub(r"([^.?!])”\.", r"\1.”", rendered)  # the period goes inside closing quotation marks
+    rendered = re.sub(r"\bRetrieved (?=https?://)", "", rendered)  # APA without an access date: the URL alone
     if "author" not in item:
-        pattern = re.compile(r"(?:<i>)?[“\"]?" + re.escape(html.escape(item["title"], quote=False)).rstrip(r"\.")
+        pattern = re.compile(r"(?:<i>)?[“\"]?" + re.escape(item["title"]).rstrip(r"\.")
                              + r"[.?!]?[”\"]?(?:</i>)?[.,]?\s*", re.IGNORECASE)
         found = list(pattern.finditer(rendered))
         if len(found) >= 2:
@@ -115,8 +116,7 @@ def _tidy(rendered: str, item: dict) -> str:
             rendered = rendered[:second.start()] + rendered[second.end():]
     if item["title"].startswith("["):
         # A bracketed description is neither italic nor quoted, and keeps its own case.
-        rendered = re.sub(re.escape(html.escape(item["title"], quote=False)), lambda _m: html.escape(item["title"],
-                          quote=False), rendered, flags=re.IGNORECASE)
+        rendered = re.sub(re.escape(item["title"]), lambda _m: item["title"], rendered, flags=re.IGNORECASE)
         rendered = re.sub(r"<i>(\[[^\]]*\])</i>", r"\1", rendered)
         rendered = re.sub(r"[“\"](\[[^\]]*\])(\.?)[”\"]", r"\1\2", rendered)
     return re.sub(r"\s+", " ", rendered).strip()
@@ -138,7 +138,9 @@ def _render_item(item_json: str, style: str) -> tuple[str, str]:
     from citeproc.source import Locator
     from citeproc.source.json import CiteProcJSON
 
-    item = json.loads(item_json)
+    # citeproc-py's HTML formatter does not escape: the item's text goes in escaped, so a title can only
+    # ever be text on the page ("<img onerror=...>" stays visible characters).
+    item = _escaped(json.loads(item_json))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bibliography = CitationStylesBibliography(_csl_style(style), CiteProcJSON([item]), formatter.html)
@@ -147,6 +149,16 @@ def _render_item(item_json: str, style: str) -> tuple[str, str]:
         in_text = bibliography.cite(citation, lambda _item: None)
         reference = str(bibliography.bibliography()[0])
     return _tidy(reference, item), _tidy(str(in_text), item)
+
+
+def _escaped(value):
+    if isinstance(value, str):
+        return html.escape(value, quote=False)
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: v if k == "id" else _escaped(v) for k, v in value.items()}
+    return value
 
 
 def _plain(rendered: str) -> str:

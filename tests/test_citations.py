@@ -183,3 +183,17 @@ def test_bad_reference_requests_are_4xx(client):
     assert client.get("/documents/nope.txt/reference").status_code == 404
     r = client.get(f"/documents/{DOCS[0]}/reference", params={"format": "docx"})
     assert r.status_code == 422 and r.json()["detail"]
+
+
+@pytest.mark.parametrize("style", CSL)
+def test_markup_in_metadata_stays_text_in_the_html_reference(style):
+    """The page shows reference_html as HTML: a title or site holding markup must arrive escaped."""
+    from dataclasses import replace
+
+    from service.citations import cite
+
+    doc = replace(_full_record(), title="<img src=x onerror=alert(1)> & Co", site="A<b>S</b>")
+    c = cite(doc, 0, 10, style)
+    assert "<img" not in c.reference_html and "<b>" not in c.reference_html
+    assert "&lt;img" in c.reference_html.replace("&lt;Img", "&lt;img")
+    assert "<img" in c.reference.replace("<Img", "<img")  # the plain text says what the metadata says
