@@ -69,6 +69,12 @@ class KeywordIndex:
         indptr = self.retriever.scores["indptr"]
         return self.retriever.scores["indices"][indptr[term]:indptr[term + 1]]
 
+    def contains(self, term: int, row: int) -> bool:
+        """Whether a row holds a term (a binary search in its postings)."""
+        rows = self.postings(term)
+        i = int(np.searchsorted(rows, row))
+        return i < len(rows) and int(rows[i]) == row
+
     @property
     def max_idf(self) -> float:
         """The IDF of a term that occurs in one row only: the largest any term can have."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -81,7 +82,7 @@ def answer_features(searcher: Searcher, query: str, qv: np.ndarray, pool: Pool, 
     passage = doc.text[int(searcher.p_start[row]):int(searcher.p_end[row])]
     quantity_missing = float(bool(_ASKS_QUANTITY.search(query)) and not _STATES_QUANTITY.search(passage))
     return np.array([pool.exact[top], dense, pool.exact[top] - fifth, coverage, unknown,
-                     _sentence_coverage(searcher, row, pool.sentence_cos(top), body), missing,
+                     _sentence_coverage(searcher, pool, top, body), missing,
                      brevity, brevity * coverage, quantity_missing,
                      _missing_share(_NUMBER.findall(query), passage),
                      _missing_share(_names(query), f"{doc.title} {passage}")])
@@ -106,7 +107,8 @@ def _missing_share(items: list[str], text: str) -> float:
                for i in items) / len(items)
 
 
-def _coverage(searcher: Searcher, row: int, terms: list[tuple[int | None, int | None]]) -> tuple[float, float]:
+def _coverage(searcher: Searcher, row: int, terms: list[tuple[Hashable | None, Hashable | None]]
+              ) -> tuple[float, float]:
     """IDF-weighted share of the query's known words found in passage ``row`` or in its document's title,
     and the largest IDF (as a share of the largest possible) of a known word found in neither."""
     doc = int(searcher.p_doc[row])
@@ -115,29 +117,25 @@ def _coverage(searcher: Searcher, row: int, terms: list[tuple[int | None, int | 
         index, term = (searcher.keyword, body) if body is not None else (searcher.title_keyword, title)
         weight = index.idf(term) / index.max_idf
         total += weight
-        if (body is not None and _contains(searcher.keyword.postings(body), row)) or \
-                (title is not None and _contains(searcher.title_keyword.postings(title), doc)):
+        if (body is not None and searcher.keyword.contains(body, row)) or \
+                (title is not None and searcher.title_keyword.contains(title, doc)):
             found += weight
         else:
             missing = max(missing, weight)
     return (found / total if total else 0.0), missing
 
 
-def _sentence_coverage(searcher: Searcher, row: int, sentence_cos: np.ndarray, body: list[int | None]) -> float:
-    """IDF-weighted share of the query's known body terms that occur in the passage's best sentence."""
-    sentences = searcher.p_sentences[row]
+def _sentence_coverage(searcher: Searcher, pool: Pool, top: int, body: list[Hashable | None]) -> float:
+    """IDF-weighted share of the query's known body terms that occur in the best passage's best sentence."""
+    spans = pool.spans(top)
     terms = {t for t in body if t is not None}
-    if not len(sentences) or not terms:
+    if not len(spans) or not terms:
         return 0.0
-    d, s, e = searcher.sentences[sentences[int(np.argmax(sentence_cos))]].tolist()
-    present = {t for t in searcher.keyword.analyse(searcher.documents[d].text[s:e]) if t is not None}
+    _, s, e = spans[int(np.argmax(pool.sentence_cos(top)))].tolist()
+    text = searcher.documents[int(pool.docs[top])].text[s:e]
+    present = {t for t in searcher.keyword.analyse(text) if t is not None}
     weights = {t: searcher.keyword.idf(t) for t in terms}
     return sum(w for t, w in weights.items() if t in present) / sum(weights.values())
-
-
-def _contains(sorted_rows: np.ndarray, row: int) -> bool:
-    i = int(np.searchsorted(sorted_rows, row))
-    return i < len(sorted_rows) and int(sorted_rows[i]) == row
 
 
 KINDS = ("question", "claim")  # a search query; a sentence of a draft
