@@ -69,11 +69,15 @@ class KeywordIndex:
         indptr = self.retriever.scores["indptr"]
         return self.retriever.scores["indices"][indptr[term]:indptr[term + 1]]
 
-    def contains(self, term: int, row: int) -> bool:
-        """Whether a row holds a term (a binary search in its postings)."""
-        rows = self.postings(term)
-        i = int(np.searchsorted(rows, row))
-        return i < len(rows) and int(rows[i]) == row
+    def present(self, terms: list[int], row: int) -> set[int]:
+        """Those of the terms a row holds (a binary search in each one's postings)."""
+        found = set()
+        for term in terms:
+            rows = self.postings(term)
+            i = int(np.searchsorted(rows, row))
+            if i < len(rows) and int(rows[i]) == row:
+                found.add(term)
+        return found
 
     @property
     def max_idf(self) -> float:

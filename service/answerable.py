@@ -112,13 +112,16 @@ def _coverage(searcher: Searcher, row: int, terms: list[tuple[Hashable | None, H
     """IDF-weighted share of the query's known words found in passage ``row`` or in its document's title,
     and the largest IDF (as a share of the largest possible) of a known word found in neither."""
     doc = int(searcher.p_doc[row])
+    pairs = list(dict.fromkeys(terms))
+    in_body = searcher.keyword.present([b for b, _ in pairs if b is not None], row)
+    in_title = set() if searcher.title_keyword is None else \
+        searcher.title_keyword.present([t for _, t in pairs if t is not None], doc)
     total = found = missing = 0.0
-    for body, title in dict.fromkeys(terms):
+    for body, title in pairs:
         index, term = (searcher.keyword, body) if body is not None else (searcher.title_keyword, title)
         weight = index.idf(term) / index.max_idf
         total += weight
-        if (body is not None and searcher.keyword.contains(body, row)) or \
-                (title is not None and searcher.title_keyword.contains(title, doc)):
+        if (body is not None and body in in_body) or (title is not None and title in in_title):
             found += weight
         else:
             missing = max(missing, weight)

@@ -77,7 +77,7 @@ class KeywordField(Protocol):
 
     def analyse(self, text: str) -> list[Hashable | None]:
         """A term for each content word of the text (stop words left out), None for a word the field
-        never saw. Terms are opaque: compare them, pass them back to ``idf`` and ``contains``."""
+        never saw. Terms are opaque: compare them, pass them back to ``idf`` and ``present``."""
         ...
 
     def scores(self, text: str) -> np.ndarray:
@@ -92,7 +92,8 @@ class KeywordField(Protocol):
         """The IDF of a term found in one row only: the largest any term can have."""
         ...
 
-    def contains(self, term: Hashable, row: int) -> bool:
+    def present(self, terms: list[Hashable], row: int) -> set[Hashable]:
+        """Those of the terms that occur in a row."""
         ...
 
 
