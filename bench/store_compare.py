@@ -2,11 +2,14 @@
 
     .venv/bin/python bench/store_compare.py dump SOURCE OUT.json [--beir FOLDER]
     .venv/bin/python bench/store_compare.py compare A.json B.json
+    .venv/bin/python bench/store_compare.py recall FOLDER_INDEX postgresql://... --beir FOLDER
 
 SOURCE is an index folder or a ``postgresql://`` store. Without ``--beir`` the questions are the shared
 seed questions (and the near-topic ones) in the three modes, plus a ``doc_ids`` filter; with it, every
 judged query of the BEIR folder, hybrid, no-answer off, 100 passages. ``compare`` prints how many
 queries have identical results (every field), the same top-5 (doc_id, start, end) and the same top-10.
+``recall`` measures pgvector's HNSW (the plan PostgreSQL picks, and the index forced) against the folder
+store's exact search (FAISS flat), at 10 and at the candidate depth (200).
 """
 
 from __future__ import annotations
@@ -84,6 +87,32 @@ def compare(a: Path, b: Path) -> None:
             print(f"  top-5 differs: {i}: {key(ra[i], 5)} vs {key(rb[i], 5)}")
 
 
+def recall(folder: str, dsn: str, beir: Path | None) -> None:
+    from psycopg import sql
+
+    from service.search import SearchParams, load_searcher
+    from service.stores.postgres import connect
+
+    exact_searcher, database = load_searcher(Path(folder)), load_searcher(dsn)
+    vectors = exact_searcher.encode([q["q"] for q in _queries(beir)])
+    depth = min(SearchParams().depth, exact_searcher.passage_count)
+    statement = sql.SQL("SELECT passage FROM {}.passages ORDER BY vector <#> %s LIMIT %s").format(
+        sql.Identifier(database.store.schema))
+    with connect(dsn) as conn:
+        for forced in (False, True):
+            conn.execute(f"SET enable_seqscan = {'off' if forced else 'on'}")
+            plan = " ".join(r[0] for r in conn.execute(sql.SQL("EXPLAIN ") + statement, (vectors[0], depth)))
+            found = {10: 0, depth: 0}
+            for v in vectors:
+                exact = exact_searcher.store.dense_top(v, depth).tolist()
+                approx = [r[0] for r in conn.execute(statement, (v, depth))]
+                for n in found:
+                    found[n] += len(set(approx[:n]) & set(exact[:n])) / n
+            uses = "HNSW index" if "hnsw" in plan.lower() or "Index Scan" in plan else "sequential scan (exact)"
+            print(f"{'forced index' if forced else 'planner'}: {uses}; " + ", ".join(
+                f"recall@{n} {found[n] / len(vectors):.4f}" for n in found) + f" over {len(vectors)} queries")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,12 +120,18 @@ def main() -> None:
     p.add_argument("source")
     p.add_argument("out", type=Path)
     p.add_argument("--beir", type=Path)
+    p = sub.add_parser("recall")
+    p.add_argument("folder")
+    p.add_argument("dsn")
+    p.add_argument("--beir", type=Path)
     p = sub.add_parser("compare")
     p.add_argument("a", type=Path)
     p.add_argument("b", type=Path)
     args = parser.parse_args()
     if args.command == "dump":
         dump(args.source, args.out, args.beir)
+    elif args.command == "recall":
+        recall(args.folder, args.dsn, args.beir)
     else:
         compare(args.a, args.b)
 
