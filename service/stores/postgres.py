@@ -250,15 +250,21 @@ class _Connections:
                 conn = self.idle.get_nowait()
             except queue.Empty:
                 conn = connect(self.dsn)
+            reuse = False
             try:
                 yield conn
+                reuse = True
             except psycopg.OperationalError:
-                conn.close()  # the server went away or the connection broke: do not reuse it
+                raise  # the server went away or the connection broke: do not reuse it
+            except Exception:
+                reuse = True  # an error in one statement leaves an autocommit connection usable
                 raise
-            if conn.closed or self.closed or conn.info.transaction_status != 0:  # 0: idle
-                conn.close()
-            else:
-                self.idle.put(conn)
+            finally:
+                if reuse and not conn.closed and not self.closed and \
+                        conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                    self.idle.put(conn)
+                else:
+                    conn.close()
         finally:
             self.slots.release()
 
@@ -469,14 +475,24 @@ class PostgresKeywordField:
         return [self._stem(w) for w in self._split(text.lower() if self._lower else text) if w not in self._stopwords]
 
     def _frequencies(self, terms: list[str]) -> dict[str, int | None]:
-        missing = sorted({t for t in terms if t not in self._df})
+        """Document frequency of each term (None: not in the field), from a cache of the version's terms."""
+        out: dict[str, int | None] = {}
+        missing = []
+        for t in set(terms):
+            df = self._df.get(t, -1)
+            if df == -1:
+                missing.append(t)
+            else:
+                out[t] = df
         if missing:
-            found = dict(self.owner.query(self.owner._sql.term_df, (self.field, missing)))
+            found = dict(self.owner.query(self.owner._sql.term_df, (self.field, sorted(missing))))
+            fresh = {t: found.get(t) for t in missing}
+            out.update(fresh)
             with self._df_lock:
                 if len(self._df) > 200_000:
-                    self._df.clear()
-                self._df.update({t: found.get(t) for t in missing})
-        return {t: self._df.get(t) for t in terms}
+                    self._df = {}
+                self._df.update(fresh)
+        return out
 
     def analyse(self, text: str) -> list[Hashable | None]:
         stems = self._stems(text)

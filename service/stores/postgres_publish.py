@@ -223,7 +223,9 @@ def load_version(conn: Any, v: FolderVersion, progress: Progress) -> str:
     with conn.transaction():
         replaced = conn.execute("SELECT version FROM kb_current").fetchone()
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
-        conn.execute(sql.SQL("SET LOCAL search_path = {}, public").format(s))  # the extension lives in public
+        # New tables go to the version's schema; pgvector's type is found where it was installed.
+        conn.execute("SELECT set_config('search_path', %s || ', ' || current_setting('search_path'), true)",
+                     (s.as_string(conn),))
         conn.execute(VERSION_TABLES.format(dim=DIMENSION))
         cur = conn.cursor()
         progress(f"loading {len(v.documents)} documents, {len(v.passages)} passages, "
