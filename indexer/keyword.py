@@ -69,6 +69,16 @@ class KeywordIndex:
         indptr = self.retriever.scores["indptr"]
         return self.retriever.scores["indices"][indptr[term]:indptr[term + 1]]
 
+    def present(self, terms: list[int], row: int) -> set[int]:
+        """Those of the terms a row holds (a binary search in each one's postings)."""
+        found = set()
+        for term in terms:
+            rows = self.postings(term)
+            i = int(np.searchsorted(rows, row))
+            if i < len(rows) and int(rows[i]) == row:
+                found.add(term)
+        return found
+
     @property
     def max_idf(self) -> float:
         """The IDF of a term that occurs in one row only: the largest any term can have."""

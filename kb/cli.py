@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from corpus.metadata import DEFAULT_FILE as DEFAULT_METADATA
-from kb.config import ConfigError, get_settings
+from kb.config import ConfigError, get_settings, store_url
 from service.citations import STYLES
 
 EPILOG = """Configuration comes from KB_* environment variables (see README.md); flags override them.
@@ -38,6 +38,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     from indexer.build import build_index
 
     sources = [Path(s) for s in args.sources] or [get_settings().sources]
+    if args.store:
+        return _index_into_store(args, sources)
     try:
         report = build_index(sources, args.index_dir, progress=_say, show_bars=sys.stderr.isatty(),
                              only_if_stale=args.if_stale, metadata_file=args.metadata)
@@ -53,12 +55,39 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _searcher(index_dir: Path):
+def _index_into_store(args: argparse.Namespace, sources: list[Path]) -> int:
+    """``kb index --store``: build into a temporary folder, then publish the version to the database."""
+    from corpus.documents import SourceError
+    from service.stores.postgres import redact
+    from service.stores.postgres_publish import index_into_store
+
+    try:
+        report = index_into_store(sources, args.store, progress=_say, show_bars=sys.stderr.isatty(),
+                                  only_if_stale=args.if_stale, metadata_file=args.metadata)
+    except KeyboardInterrupt:
+        return _fail("interrupted; the store's live version (if any) is untouched", 130)
+    except (SourceError, ValueError) as exc:
+        return _fail(str(exc))
+    if report.skipped:
+        _say(f"the store's live version {report.version} is up to date ({report.passages} passages from "
+             f"{report.documents} documents)")
+    else:
+        _say(f"indexed {report.documents} documents: {report.passages} passages, {report.sentences} sentences "
+             f"in {report.seconds:.1f}s -> {report.version} live in {redact(args.store)}")
+    return 0
+
+
+def _source(args: argparse.Namespace) -> Path | str:
+    """Where the index is read: the --store database if one is given (or KB_STORE), else --index-dir."""
+    return args.store or args.index_dir
+
+
+def _searcher(source: Path | str):
     from indexer.store import BadIndexError
     from service.search import load_searcher
 
     try:
-        return load_searcher(index_dir, threads=get_settings().threads or None)
+        return load_searcher(source, threads=get_settings().threads or None)
     except BadIndexError as exc:
         raise SystemExit(_fail(f"cannot use index: {exc}")) from None
 
@@ -72,8 +101,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    searcher = _searcher(args.index_dir)
-    app = create_app(searcher, index_dir=args.index_dir)
+    searcher = _searcher(_source(args))
+    app = create_app(searcher, index_dir=_source(args))
     uvicorn.Server(uvicorn_config(app, settings, args.host, args.port)).run()
     return 0
 
@@ -82,7 +111,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from kb.export import render
     from service.search import QueryError
 
-    searcher = _searcher(args.index_dir)
+    searcher = _searcher(_source(args))
     try:
         hits = searcher.search(args.question, k=args.k, mode=args.mode)
     except QueryError as exc:
@@ -99,7 +128,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         draft = sys.stdin.read() if str(args.draft) == "-" else args.draft.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return _fail(f"{args.draft}: cannot read the draft ({exc})")
-    searcher = _searcher(args.index_dir)
+    searcher = _searcher(_source(args))
     try:
         checked = check_draft(searcher, draft)
     except DraftTooLarge as exc:
@@ -137,7 +166,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         except (SourceError, ValueError) as exc:
             return _fail(str(exc))
         _say(f"{'reusing' if built.skipped else 'built'} the index of {built.documents} documents in {index_dir}")
-        searcher = _searcher(index_dir)
+        if args.store:  # measured on the database store: publish that version to it (unless it is live there)
+            code = _publish_version(built.version_dir, args.store)
+            if code:
+                return code
+        searcher = _searcher(_source(args) if args.store else index_dir)
 
         def search(question: str, k: int) -> list:
             try:
@@ -151,12 +184,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if not args.questions.is_file():
         return _fail(f"{args.questions}: not a question file nor a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
-    searcher = _searcher(args.index_dir)
+    searcher = _searcher(_source(args))
     questions = load_questions(args.questions)
     texts = {d.doc_id: d.text for d in searcher.documents}
     report = evaluate(questions, lambda q, k: searcher.search(q, k=k, mode=args.mode, rerank=not args.no_rerank),
                       texts, k=args.k)
     print(json.dumps(report) if args.json else format_report(report))
+    return 0
+
+
+def _publish_version(version_dir: Path, store: str) -> int:
+    from indexer.store import BadIndexError
+    from service.stores import live_version
+    from service.stores.postgres import redact
+    from service.stores.postgres_publish import publish_folder
+
+    try:
+        if live_version(store) == version_dir.name:
+            _say(f"{version_dir.name} is already live in {redact(store)}")
+            return 0
+        publish_folder(version_dir, store, progress=_say)
+    except (BadIndexError, ValueError) as exc:
+        return _fail(str(exc))
     return 0
 
 
@@ -171,6 +220,16 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, got {text!r}")
     return int(text)
+
+
+def _store(text: str) -> str:
+    try:
+        url = store_url(text, "--store")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
+    if url is None:
+        raise argparse.ArgumentTypeError("the URL is empty")
+    return url
 
 
 def _host(text: str) -> str:
@@ -189,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     def with_index(p: argparse.ArgumentParser) -> None:
         p.add_argument("--index-dir", type=Path, default=settings.index_dir,
                        help=f"index folder (default: $KB_INDEX_DIR or {settings.index_dir})")
+        p.add_argument("--store", type=_store, default=settings.store, metavar="URL",
+                       help="a PostgreSQL + pgvector database (postgresql://USER:PASSWORD@HOST:PORT/DB) to use "
+                            "instead of the index folder (default: $KB_STORE, unset: the folder)")
 
     p = sub.add_parser("index", help="build the index from source files and folders",
                        description="Read .txt, .md, .html and .jsonl sources, clean them, cut passages, embed "

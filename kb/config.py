@@ -62,6 +62,20 @@ def _text(name: str, default: str) -> str:
     return raw
 
 
+STORE_SCHEMES = ("postgresql://", "postgres://")
+
+
+def store_url(raw: str, name: str = "KB_STORE") -> str | None:
+    """A PostgreSQL store's URL (``postgresql://USER:PASSWORD@HOST:PORT/DATABASE``), or None when empty."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    if not raw.startswith(STORE_SCHEMES) or len(raw) <= len("postgres://"):
+        shown = raw.split("@")[-1] if "@" in raw else raw  # never echo a password
+        raise ConfigError(f"{name}={shown[:80]!r}: expected a postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL")
+    return raw
+
+
 def _list(name: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in _env(name, "").split(",") if x.strip())
 
@@ -86,6 +100,9 @@ class Settings:
 
     index_dir: Path = field(default_factory=lambda: Path(_text("INDEX_DIR", str(PROJECT_ROOT / "index"))))
     sources: Path = field(default_factory=lambda: Path(_text("SOURCES", str(PROJECT_ROOT / "seeds"))))
+    # A PostgreSQL + pgvector store (postgresql://...) that kb index publishes to and kb serve, search,
+    # check and eval read, instead of the index folder; unset: the index folder.
+    store: str | None = field(default_factory=lambda: store_url(_env("STORE", "")))
     host: str = field(default_factory=lambda: _text("HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: _int("PORT", 8000, 1, 65535))
     # Cores for query embedding: the lone-query call's ONNX Runtime threads and the number of

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,6 +53,13 @@ _NAME = re.compile(r"(?<=[\s(\"“'‘])([A-Z][\w&’'-]*)")
 _NOT_NAMES = frozenset("I A The What Which Who Whom Whose When Where Why How Is Are Do Does Did Can Could Should "
                        "Would Will In On At Of For And Or But To".split())
 
+# Question words and auxiliaries the BM25 stop list keeps: a small corpus may never use them, which must
+# not make a question look as if it asked about something the corpus does not know.
+_FUNCTION_WORDS = re.compile(
+    r"\b(?:how|what|which|who|whom|whose|when|where|why|do|does|did|doing|done|is|are|was|were|be|been|can|could"
+    r"|should|would|will|shall|may|might|must|has|have|had|there|here|some|any|about|me|my|we|our|us)\b",
+    re.IGNORECASE)
+
 # Questions whose answer is a quantity (a year, an amount, a count, a share, a duration)...
 _ASKS_QUANTITY = re.compile(
     r"\b(?:when|what year|which year|how (?:much|many|long|often|old)|percentage|percent|share of|rate|ratio"
@@ -70,8 +78,9 @@ def answer_features(searcher: Searcher, query: str, qv: np.ndarray, pool: Pool, 
     top = int(np.argmax(scores))
     row = int(pool.rows[top])
     fifth = float(np.sort(pool.exact)[::-1][min(4, len(pool) - 1)])
-    body = searcher.keyword.analyse(query)
-    title = searcher.title_keyword.analyse(query) if searcher.title_keyword is not None else [None] * len(body)
+    content = _FUNCTION_WORDS.sub(" ", query)  # "how", "do": known or not, they say nothing of the corpus
+    body = searcher.keyword.analyse(content)
+    title = searcher.title_keyword.analyse(content) if searcher.title_keyword is not None else [None] * len(body)
     known = [(b, t) for b, t in zip(body, title, strict=True) if b is not None or t is not None]
     unknown = 1.0 - len(known) / len(body) if body else 0.0
     coverage, missing = _coverage(searcher, row, known)
@@ -81,7 +90,7 @@ def answer_features(searcher: Searcher, query: str, qv: np.ndarray, pool: Pool, 
     passage = doc.text[int(searcher.p_start[row]):int(searcher.p_end[row])]
     quantity_missing = float(bool(_ASKS_QUANTITY.search(query)) and not _STATES_QUANTITY.search(passage))
     return np.array([pool.exact[top], dense, pool.exact[top] - fifth, coverage, unknown,
-                     _sentence_coverage(searcher, row, pool.sentence_cos(top), body), missing,
+                     _sentence_coverage(searcher, pool, top, body), missing,
                      brevity, brevity * coverage, quantity_missing,
                      _missing_share(_NUMBER.findall(query), passage),
                      _missing_share(_names(query), f"{doc.title} {passage}")])
@@ -106,38 +115,38 @@ def _missing_share(items: list[str], text: str) -> float:
                for i in items) / len(items)
 
 
-def _coverage(searcher: Searcher, row: int, terms: list[tuple[int | None, int | None]]) -> tuple[float, float]:
+def _coverage(searcher: Searcher, row: int, terms: list[tuple[Hashable | None, Hashable | None]]
+              ) -> tuple[float, float]:
     """IDF-weighted share of the query's known words found in passage ``row`` or in its document's title,
     and the largest IDF (as a share of the largest possible) of a known word found in neither."""
     doc = int(searcher.p_doc[row])
+    pairs = list(dict.fromkeys(terms))
+    in_body = searcher.keyword.present([b for b, _ in pairs if b is not None], row)
+    in_title = set() if searcher.title_keyword is None else \
+        searcher.title_keyword.present([t for _, t in pairs if t is not None], doc)
     total = found = missing = 0.0
-    for body, title in dict.fromkeys(terms):
+    for body, title in pairs:
         index, term = (searcher.keyword, body) if body is not None else (searcher.title_keyword, title)
         weight = index.idf(term) / index.max_idf
         total += weight
-        if (body is not None and _contains(searcher.keyword.postings(body), row)) or \
-                (title is not None and _contains(searcher.title_keyword.postings(title), doc)):
+        if (body is not None and body in in_body) or (title is not None and title in in_title):
             found += weight
         else:
             missing = max(missing, weight)
     return (found / total if total else 0.0), missing
 
 
-def _sentence_coverage(searcher: Searcher, row: int, sentence_cos: np.ndarray, body: list[int | None]) -> float:
-    """IDF-weighted share of the query's known body terms that occur in the passage's best sentence."""
-    sentences = searcher.p_sentences[row]
+def _sentence_coverage(searcher: Searcher, pool: Pool, top: int, body: list[Hashable | None]) -> float:
+    """IDF-weighted share of the query's known body terms that occur in the best passage's best sentence."""
+    spans = pool.spans(top)
     terms = {t for t in body if t is not None}
-    if not len(sentences) or not terms:
+    if not len(spans) or not terms:
         return 0.0
-    d, s, e = searcher.sentences[sentences[int(np.argmax(sentence_cos))]].tolist()
-    present = {t for t in searcher.keyword.analyse(searcher.documents[d].text[s:e]) if t is not None}
+    _, s, e = spans[int(np.argmax(pool.sentence_cos(top)))].tolist()
+    text = searcher.documents[int(pool.docs[top])].text[s:e]
+    present = {t for t in searcher.keyword.analyse(text) if t is not None}
     weights = {t: searcher.keyword.idf(t) for t in terms}
     return sum(w for t, w in weights.items() if t in present) / sum(weights.values())
-
-
-def _contains(sorted_rows: np.ndarray, row: int) -> bool:
-    i = int(np.searchsorted(sorted_rows, row))
-    return i < len(sorted_rows) and int(sorted_rows[i]) == row
 
 
 KINDS = ("question", "claim")  # a search query; a sentence of a draft

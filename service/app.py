@@ -27,6 +27,7 @@ from service.check import CheckedSentence, DraftTooLarge, check_draft
 from service.citations import Citation, CitationError, cite
 from service.ops import Metrics, RateLimitMiddleware, RequestMiddleware, admin_guard
 from service.search import Hit, QueryError, Searcher, load_searcher
+from service.stores import live_version
 
 log = logging.getLogger("kb.service")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -91,8 +92,9 @@ def _api_key_guard(keys: frozenset[str]):
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffd]")
 
 
-def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
-    """The app around a loaded index; ``index_dir`` is where POST /admin/reload looks for a newer one."""
+def create_app(searcher: Searcher, index_dir: Path | str | None = None) -> FastAPI:
+    """The app around a loaded index; ``index_dir`` (an index folder or a ``postgresql://`` store) is where
+    POST /admin/reload looks for a newer one."""
     settings = get_settings()
     metrics = Metrics()
     metrics.set_index(searcher.version_dir.name, searcher.passage_count)
@@ -168,12 +170,19 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
         began = time.perf_counter()
         try:
             vector = await app.state.batcher.encode(query)
-            hits = s.search(query, k=req.k, mode=req.mode, doc_ids=req.doc_ids, min_score=req.min_score,
-                            query_vector=vector)
+
+            def ranked(text: str, vector) -> list[Hit]:
+                return s.search(text, k=req.k, mode=req.mode, doc_ids=req.doc_ids, min_score=req.min_score,
+                                query_vector=vector)
+
+            async def rank(text: str, vector) -> list[Hit]:
+                # A store that waits on the network (PostgreSQL) is read from a worker thread, not the event loop.
+                return await run_in_threadpool(ranked, text, vector) if s.store.remote else ranked(text, vector)
+
+            hits = await rank(query, vector)
             message, suggestion = None if hits else NO_ANSWER, None
             if not hits and (suggestion := s.speller.correct(query)):  # "Nadela": search what was meant
-                hits = s.search(suggestion, k=req.k, mode=req.mode, doc_ids=req.doc_ids, min_score=req.min_score,
-                                query_vector=await app.state.batcher.encode(suggestion))
+                hits = await rank(suggestion, await app.state.batcher.encode(suggestion))
                 message = f"Showing results for “{suggestion}”." if hits else NO_ANSWER
                 suggestion = suggestion if hits else None
         except QueryError as exc:
@@ -286,13 +295,13 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
               summary="Load the newest index version (requires the admin bearer token)")
     async def reload(request: Request) -> schemas.Reloaded:
         if index_dir is None:
-            raise HTTPException(status_code=409, detail="this service was not started from an index folder")
+            raise HTTPException(status_code=409, detail="this service was not started from an index folder or store")
         async with request.app.state.reload_lock:
             current: Searcher = request.app.state.searcher
             try:
-                version = store.current_version(index_dir)
-                if version is not None and version.resolve() == current.version_dir.resolve():
-                    return schemas.Reloaded(reloaded=False, index_version=version.name, passages=current.passage_count)
+                version = live_version(index_dir)
+                if version is not None and version == current.version:
+                    return schemas.Reloaded(reloaded=False, index_version=version, passages=current.passage_count)
                 fresh = await run_in_threadpool(load_searcher, index_dir, settings.threads or None, current)
                 await run_in_threadpool(fresh.encoder.warm_up)
             except store.BadIndexError as exc:
@@ -300,6 +309,7 @@ def create_app(searcher: Searcher, index_dir: Path | None = None) -> FastAPI:
                 raise HTTPException(status_code=409, detail=f"kept the current index: {exc}") from None
             # One assignment: requests that already hold the old searcher finish with it.
             request.app.state.searcher = fresh
+            current.store.close()  # a database store's idle connections; requests in flight finish on theirs
             metrics.set_index(fresh.version_dir.name, fresh.passage_count)
             metrics.reloads.labels("ok").inc()
             log.info("reloaded index %s", fresh.version_dir.name)

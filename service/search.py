@@ -11,22 +11,18 @@ A search runs in four steps:
 
 from __future__ import annotations
 
-import bisect
-import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from indexer import store
-from indexer.keyword import KeywordIndex
-from indexer.model import DIMENSION, MODEL_NAME
 from service.answerable import AnswerModel, answer_features
 from service.encoder import QueryEncoder
 from service.spelling import Speller
+from service.stores import DocumentRecord, Store, Within, open_store
 
 MODES = ("hybrid", "dense", "keyword")
 
@@ -62,10 +58,15 @@ class Pool:
     sentence_flat: np.ndarray  # every candidate's sentence cosines, one after another, in passage order
     sentence_start: np.ndarray  # where each candidate's run begins in sentence_flat
     sentence_end: np.ndarray
+    sentence_spans: np.ndarray  # (n, 3) int64 beside sentence_flat: sentence number, start, end
 
     def sentence_cos(self, j: int) -> np.ndarray:
         """Sentence cosines of the j-th candidate (empty for a passage without sentences)."""
         return self.sentence_flat[self.sentence_start[j]:self.sentence_end[j]]
+
+    def spans(self, j: int) -> np.ndarray:
+        """The j-th candidate's sentences: rows of (sentence number, start, end), in passage order."""
+        return self.sentence_spans[self.sentence_start[j]:self.sentence_end[j]]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -94,21 +95,6 @@ class Hit:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class DocumentRecord:
-    doc_id: str
-    title: str
-    published: str | None
-    url: str | None
-    author: str | None
-    site: str | None
-    kind: str
-    sha256: str
-    text: str
-    passage_count: int
-    description: str | None = None  # an untitled document's bracketed description in citations
-
-
 class QueryError(ValueError):
     """A query that cannot be searched (the HTTP layer turns it into a 4xx)."""
 
@@ -118,65 +104,31 @@ def _normalise_sentence(text: str) -> str:
 
 
 class Searcher:
-    """A loaded, verified index version with its query encoder."""
+    """A loaded, verified index version with its query encoder, over a store (``service.stores``)."""
 
-    def __init__(self, version_dir: Path, threads: int | None = None, check_hashes: bool = True,
-                 previous: Searcher | None = None) -> None:
-        self.version_dir = version_dir
-        self.manifest = store.verify(version_dir, MODEL_NAME, DIMENSION, check_hashes=check_hashes)
+    def __init__(self, source: Store, threads: int | None = None, previous: Searcher | None = None) -> None:
+        self.store = source
+        self.version = source.version
+        self.version_dir = source.version_dir
+        self.manifest = source.manifest
         try:
-            self._load(version_dir, threads, previous)
+            self._load(threads, previous)
         except store.BadIndexError:
             raise
         except Exception as exc:  # a damaged file that still had the right hash cannot happen; others can
-            raise store.BadIndexError(f"{version_dir}: cannot load ({type(exc).__name__}: {exc})") from exc
+            raise store.BadIndexError(f"{self.version_dir}: cannot load ({type(exc).__name__}: {exc})") from exc
 
-    def _load(self, folder: Path, threads: int | None, previous: Searcher | None) -> None:
-        self.documents: list[DocumentRecord] = []
-        raw_docs = [json.loads(line) for line in (folder / "documents.jsonl").open(encoding="utf-8")]
-        passages = [json.loads(line) for line in (folder / "passages.jsonl").open(encoding="utf-8")]
-        counts: dict[str, int] = {}
-        for p in passages:
-            counts[p["doc_id"]] = counts.get(p["doc_id"], 0) + 1
-        for d in raw_docs:
-            self.documents.append(DocumentRecord(
-                doc_id=d["doc_id"], title=d["title"], published=d.get("published"), url=d.get("url"),
-                author=d.get("author"), site=d.get("site"),
-                kind=d["kind"], sha256=d["sha256"], text=d["text"], passage_count=counts.get(d["doc_id"], 0),
-                description=d.get("description"),
-            ))
+    def _load(self, threads: int | None, previous: Searcher | None) -> None:
+        self.documents: list[DocumentRecord] = self.store.documents()
         self.doc_by_id = {d.doc_id: d for d in self.documents}
-        doc_number = {d.doc_id: i for i, d in enumerate(self.documents)}
-        self.p_doc = np.array([doc_number[p["doc_id"]] for p in passages], dtype=np.int64)
-        self.p_start = np.array([p["start"] for p in passages], dtype=np.int64)
-        self.p_end = np.array([p["end"] for p in passages], dtype=np.int64)
-        self.p_section = [p["section"] for p in passages]
-        self.p_sentences = [np.array(p["sentences"], dtype=np.int64) for p in passages]
-        # The same rows flat, with each passage's first position: one gather serves many passages.
-        self.p_sentence_count = np.array([len(rows) for rows in self.p_sentences], dtype=np.int64)
-        self.p_sentence_first = np.cumsum(self.p_sentence_count) - self.p_sentence_count
-        self.p_sentence_flat = np.concatenate([np.zeros(0, dtype=np.int64), *self.p_sentences])
-
-        self.dense = faiss.read_index(str(folder / "dense.faiss"))
-        if self.dense.ntotal != len(passages) or self.dense.d != DIMENSION:
-            raise store.BadIndexError(f"{folder}: dense index does not match the passage table")
-        self.sentences = np.load(folder / "sentences.npy")
-        self.sentence_vectors = np.load(folder / "sentence_vectors.npy")
-        self.context_vectors = np.load(folder / "sentence_context_vectors.npy")
-        if not len(self.sentences) == len(self.sentence_vectors) == len(self.context_vectors):
-            raise store.BadIndexError(f"{folder}: sentence vectors do not match the sentence table")
-        # Per document, its sentences sorted by start, for context lookups.
-        self.doc_sentences: list[list[tuple[int, int]]] = [[] for _ in self.documents]
-        for d, s, e in self.sentences.tolist():
-            self.doc_sentences[d].append((s, e))
-        for spans in self.doc_sentences:
-            spans.sort()
-        self.sentence_keys = [_normalise_sentence(self.documents[d].text[s:e]) for d, s, e in self.sentences.tolist()]
+        passages = self.store.passages()
+        self.p_doc, self.p_start, self.p_end = passages.doc, passages.start, passages.end
+        self.p_section = passages.section
+        # Sentence keys (for near-duplicates), made when a sentence is first shown: sentence number -> key.
+        self._sentence_keys: dict[int, str] = {}
+        self.keyword = self.store.body
+        self.title_keyword = self.store.title
         self.speller = Speller.from_texts(d.text for d in self.documents)
-        self.sentence_quotable = np.array(
-            [quotable(self.documents[d].text[s:e]) for d, s, e in self.sentences.tolist()], dtype=bool)
-        self.keyword = KeywordIndex(folder / "bm25")
-        self.title_keyword = KeywordIndex(folder / "bm25_title") if (folder / "bm25_title").is_dir() else None
         self.doc_number = {d.doc_id: i for i, d in enumerate(self.documents)}
         # Each document's passage numbers: a doc_ids filter costs what the chosen documents hold.
         order = np.argsort(self.p_doc, kind="stable")
@@ -188,7 +140,7 @@ class Searcher:
         if previous is not None and _encoder_files(previous.manifest) == _encoder_files(self.manifest):
             self.encoder = previous.encoder  # same exported model, byte for byte: share the warm session
         else:
-            self.encoder = QueryEncoder(folder / "encoder", threads=threads)
+            self.encoder = QueryEncoder(self.store.encoder_dir(), threads=threads)
 
     @property
     def passage_count(self) -> int:
@@ -256,10 +208,11 @@ class Searcher:
         With pseudo-relevance feedback, the dense list and passage cosines come from the query vector
         moved towards the first ranking's best passages (Rocchio); sentence cosines always use the
         query as asked, so the highlight answers the question, not its expansion."""
-        allowed = self._allowed_rows(doc_ids)
+        allowed = self._allowed(doc_ids)
         depth = min(params.depth, self.passage_count)
         keyword = self.keyword_scores(query, params)
-        keyword_top = self._keyword_top(keyword, allowed, depth) if mode != "dense" else np.zeros(0, dtype=np.int64)
+        keyword_top = (self._keyword_top(keyword, None if allowed is None else allowed.rows, depth) if mode != "dense"
+                       else np.zeros(0, dtype=np.int64))
         if mode == "keyword":
             return self._signals(keyword_top, qv, qv, keyword)
         rows = np.union1d(self._dense_top(qv, depth, allowed), keyword_top)
@@ -281,42 +234,33 @@ class Searcher:
         top = top[scores[top] > 0]
         return top if allowed is None else allowed[top]
 
-    def _dense_top(self, qv: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> np.ndarray:
-        """The ``depth`` nearest passages; with ``allowed``, among those only (a FAISS id selector: the
-        cost is one index search plus a hash set of the allowed rows, whatever the corpus size)."""
-        params = None
-        if allowed is not None:
-            selector = faiss.IDSelectorBatch(allowed.astype(np.int64))
-            hnsw = getattr(faiss.downcast_index(self.dense), "hnsw", None)
-            params = (faiss.SearchParametersHNSW(sel=selector, efSearch=hnsw.efSearch) if hnsw is not None
-                      else faiss.SearchParameters(sel=selector))
-        _, ids = self.dense.search(qv.reshape(1, -1).astype(np.float32), depth, params=params)
-        return ids[0][ids[0] >= 0].astype(np.int64)
+    def _dense_top(self, qv: np.ndarray, depth: int, allowed: Within | None = None) -> np.ndarray:
+        """The ``depth`` nearest passages; with ``allowed``, among those only."""
+        return self.store.dense_top(qv, depth, allowed)
 
-    def _allowed_rows(self, doc_ids: list[str] | None) -> np.ndarray | None:
+    def _allowed(self, doc_ids: list[str] | None) -> Within | None:
         if not doc_ids:
             return None
         unknown = [d for d in doc_ids if d not in self.doc_by_id]
         if unknown:
             raise QueryError(f"unknown doc_id: {unknown[0]!r}")
         numbers = sorted({self.doc_number[d] for d in doc_ids})
-        return np.concatenate([self.doc_rows[i] for i in numbers])
+        return Within(np.array(numbers, dtype=np.int64), np.concatenate([self.doc_rows[i] for i in numbers]))
 
     def _signals(self, rows: np.ndarray, dense_query: np.ndarray, sentence_query: np.ndarray,
                  keyword: np.ndarray) -> Pool:
         """Passage cosine, best-sentence cosine and BM25 of the candidates: one matrix product each."""
         if len(rows) == 0:
             empty = np.zeros(0)
-            return Pool(rows, rows, empty, empty, empty, empty, empty, rows, rows)
+            return Pool(rows, rows, empty, empty, empty, empty, empty, rows, rows, np.zeros((0, 3), dtype=np.int64))
         vectors = self.passage_vectors(rows)  # gathered once for both queries
         dense = (vectors @ dense_query).astype(np.float64)
-        counts = self.p_sentence_count[rows]
+        sentences = self.store.sentences(rows)
+        counts = sentences.count
         ends = np.cumsum(counts)
         starts = ends - counts  # where each candidate's sentences begin in the gathered rows
-        positions = np.repeat(self.p_sentence_first[rows] - starts, counts) + np.arange(ends[-1])
-        sentence_rows = self.p_sentence_flat[positions]
-        sentence_cos = self.sentence_vectors[sentence_rows] @ sentence_query
-        context_cos = self.context_vectors[sentence_rows] @ sentence_query
+        sentence_cos = sentences.alone @ sentence_query
+        context_cos = sentences.context @ sentence_query
         # A passage without sentences (an empty record) counts by its passage cosine.
         fallback = (vectors @ sentence_query).astype(np.float64) if dense_query is not sentence_query else dense
         best, exact = fallback.copy(), fallback.copy()
@@ -325,7 +269,7 @@ class Searcher:
             best[some] = np.maximum.reduceat(context_cos, starts[some])
             exact[some] = np.maximum.reduceat(sentence_cos, starts[some])
         return Pool(rows, self.p_doc[rows], keyword[rows].astype(np.float64), dense, best, exact,
-                    sentence_cos, starts, ends)
+                    sentence_cos, starts, ends, np.stack([sentences.ids, sentences.start, sentences.end], axis=1))
 
     # ------------------------------------------------------------------ ranking
 
@@ -367,15 +311,14 @@ class Searcher:
     def _present(self, pool: Pool, scores: np.ndarray, k: int, params: SearchParams) -> list[Hit]:
         """The first ``k`` candidates by score that are not near-duplicates of a better one, as hits."""
         order = np.argsort(-scores, kind="stable")
-        hits: list[Hit] = []
+        chosen: list[int] = []
         shown_in: dict[str, list[int]] = {}  # sentence -> the shown hits that hold it
         shown_sizes: list[int] = []  # each shown hit's number of distinct sentences
         quoted: set[str] = set()  # sentences already offered as the answer
         overlap = params.duplicate_overlap
         for j in order:
-            i = int(pool.rows[j])
             sent_cos = pool.sentence_cos(j)
-            keys = [self.sentence_keys[r] for r in self.p_sentences[i]]
+            keys = [self._sentence_key(int(pool.docs[j]), sid, s, e) for sid, s, e in pool.spans(j).tolist()]
             if keys:
                 # A near-duplicate repeats what better hits already show (half of its sentences, or half
                 # of one earlier hit's), or offers the same answer again.
@@ -391,11 +334,13 @@ class Searcher:
                     shown_in.setdefault(key, []).append(len(shown_sizes))
                 shown_sizes.append(len(set(keys)))
                 quoted.add(keys[int(np.argmax(sent_cos))])
-            parts = {"keyword": pool.keyword[j], "passage": pool.dense[j], "sentence": pool.sentence[j]}
-            hits.append(self._hit(len(hits) + 1, float(scores[j]), i, sent_cos, params, parts))
-            if len(hits) == k:
+            chosen.append(int(j))
+            if len(chosen) == k:
                 break
-        return hits
+        rows = [int(pool.rows[j]) for j in chosen]
+        contexts = self.store.neighbours([(int(self.p_doc[i]), int(self.p_start[i]), int(self.p_end[i])) for i in rows])
+        return [self._hit(rank, float(scores[j]), pool, j, params, context)
+                for rank, (j, context) in enumerate(zip(chosen, contexts, strict=True), start=1)]
 
     def indexed_ranges(self, doc_id: str) -> list[tuple[int, int]]:
         """The document's text covered by passages, as merged [start, end) ranges in order."""
@@ -409,66 +354,53 @@ class Searcher:
         return merged
 
     def passage_vectors(self, rows: np.ndarray) -> np.ndarray:
-        """Stored vectors of some passages (flat and HNSW-flat indexes both keep them exactly)."""
-        if len(rows) == 0:
-            return np.zeros((0, DIMENSION), dtype=np.float32)
-        return self.dense.reconstruct_batch(rows.astype(np.int64))
+        """Stored vectors of some passages."""
+        return self.store.passage_vectors(rows)
+
+    def _sentence_key(self, doc: int, number: int, start: int, end: int) -> str:
+        key = self._sentence_keys.get(number)
+        if key is None:
+            key = self._sentence_keys[number] = _normalise_sentence(self.documents[doc].text[start:end])
+        return key
 
     # ------------------------------------------------------------------ presentation
 
-    def _hit(self, rank: int, score: float, i: int, sent_cos: np.ndarray, params: SearchParams,
-             parts: dict[str, float]) -> Hit:
+    def _hit(self, rank: int, score: float, pool: Pool, j: int, params: SearchParams,
+             context: tuple[tuple[int, int] | None, tuple[int, int] | None]) -> Hit:
+        i = int(pool.rows[j])
         doc = self.documents[int(self.p_doc[i])]
         start, end = int(self.p_start[i]), int(self.p_end[i])
+        parts = {"keyword": pool.keyword[j], "passage": pool.dense[j], "sentence": pool.sentence[j]}
+        before, after = (None if c is None else Span(c[0], c[1], doc.text[c[0]:c[1]]) for c in context)
         return Hit(
             rank=rank, score=round(float(score), 6), doc_id=doc.doc_id, title=doc.title, section=self.p_section[i],
             start=start, end=end, text=doc.text[start:end],
-            highlight=self._highlight(i, sent_cos, params),
-            context_before=self._neighbour(int(self.p_doc[i]), start, before=True),
-            context_after=self._neighbour(int(self.p_doc[i]), end, before=False),
+            highlight=self._highlight(i, pool.spans(j), pool.sentence_cos(j), params),
+            context_before=before, context_after=after,
             scores={k: round(v, 6) for k, v in parts.items()},
         )
 
-    def _highlight(self, i: int, sent_cos: np.ndarray, params: SearchParams) -> Span:
+    def _highlight(self, i: int, spans: np.ndarray, sent_cos: np.ndarray, params: SearchParams) -> Span:
         """The best sentence, joined by its neighbour when that one also matches nearly as well."""
         doc = self.documents[int(self.p_doc[i])]
-        rows = self.p_sentences[i]
-        if not len(rows):
+        if not len(spans):
             s, e = int(self.p_start[i]), int(self.p_end[i])
             return Span(s, e, doc.text[s:e])
-        quotable = self.sentence_quotable[rows]
-        if quotable.any():  # a heading, a lone name or a lead-in ending in ":" is not a quote to paste
-            sent_cos = np.where(quotable, sent_cos, -np.inf)
+        quotable_rows = np.array([quotable(doc.text[int(s):int(e)]) for _d, s, e in spans.tolist()], dtype=bool)
+        if quotable_rows.any():  # a heading, a lone name or a lead-in ending in ":" is not a quote to paste
+            sent_cos = np.where(quotable_rows, sent_cos, -np.inf)
         best = int(np.argmax(sent_cos))
         chosen = [best]
         if params.highlight_max_sentences > 1:
-            neighbours = [j for j in (best - 1, best + 1) if 0 <= j < len(rows)]
+            neighbours = [j for j in (best - 1, best + 1) if 0 <= j < len(spans)]
             if neighbours:
                 j = max(neighbours, key=lambda j: sent_cos[j])
                 if sent_cos[j] >= sent_cos[best] - 0.05:
                     chosen.append(j)
-        s = int(min(self.sentences[rows[j]][1] for j in chosen))
-        e = int(max(self.sentences[rows[j]][2] for j in chosen))
+        s = int(min(spans[j][1] for j in chosen))
+        e = int(max(spans[j][2] for j in chosen))
         s += _list_marker_length(doc.text[s:e])
         return Span(s, e, doc.text[s:e])
-
-    def _neighbour(self, d: int, offset: int, before: bool) -> Span | None:
-        spans = self.doc_sentences[d]
-        text = self.documents[d].text
-        if before:
-            pos = bisect.bisect_right(spans, (offset, -1)) - 1
-            while pos >= 0 and spans[pos][1] > offset:
-                pos -= 1
-            if pos < 0:
-                return None
-        else:
-            pos = bisect.bisect_left(spans, (offset, -1))
-            while pos < len(spans) and spans[pos][0] < offset:
-                pos += 1
-            if pos >= len(spans):
-                return None
-        s, e = spans[pos]
-        return Span(s, e, text[s:e])
 
 
 _LIST_MARKER = re.compile(r"(?:[-*+•▪◦–]|\(?\d{1,3}[.)]|[a-z][.)])\s+")
@@ -527,9 +459,7 @@ def _encoder_files(manifest: dict) -> dict[str, str]:
     return {k: v for k, v in (manifest.get("files") or {}).items() if k.startswith("encoder/")}
 
 
-def load_searcher(index_dir: Path, threads: int | None = None, previous: Searcher | None = None) -> Searcher:
-    """The live version of an index folder; ``previous`` lends its encoder when the model is unchanged."""
-    version = store.current_version(index_dir)
-    if version is None:
-        raise store.BadIndexError(f"no index in {index_dir} (run `kb index` first)")
-    return Searcher(version, threads=threads, previous=previous)
+def load_searcher(source: Path | str, threads: int | None = None, previous: Searcher | None = None) -> Searcher:
+    """The live version of an index folder or a ``postgresql://`` store; ``previous`` lends its encoder
+    when the model is unchanged."""
+    return Searcher(open_store(source), threads=threads, previous=previous)

@@ -16,7 +16,8 @@ from tests.conftest import ROOT
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SAMPLES = {"COMMAND": "search", "QUESTIONS.jsonl": "questions.jsonl", "BEIR_FOLDER": "beir", "FOLDER": "beir",
            "SOURCES...": "seeds", "SOURCES": "seeds", "DIR": "index", "H": "0.0.0.0", "P": "8000", "N": "3",
-           "M": "dense", "FILE": "corpus/sources.toml"}
+           "M": "dense", "FILE": "corpus/sources.toml",
+           "URL": "postgresql://kb:secret@localhost:5432/kb"}
 PLACEHOLDER = re.compile(r"[A-Z][A-Z_]*(\.\.\.|\.jsonl)?")
 
 

@@ -1,0 +1,138 @@
+"""The embedded store: one version of an index folder, loaded in memory (the default).
+
+FAISS for passage vectors, bm25s for keywords, NumPy arrays for sentences and their vectors: the
+folder's files as ``indexer/build.py`` writes them (layout in ``indexer/store.py``)."""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from indexer import store
+from indexer.keyword import KeywordIndex
+from indexer.model import DIMENSION, MODEL_NAME
+from service.stores import DocumentRecord, PassageTable, Sentences, Span, Within
+
+
+class FolderStore:
+    """A verified version folder. ``check_hashes=False`` skips the files' checksums (tests, benches)."""
+
+    remote = False
+
+    def __init__(self, version_dir: Path, check_hashes: bool = True) -> None:
+        self.version_dir = version_dir
+        self.version = version_dir.name
+        self.manifest = store.verify(version_dir, MODEL_NAME, DIMENSION, check_hashes=check_hashes)
+        try:
+            self._load(version_dir)
+        except store.BadIndexError:
+            raise
+        except Exception as exc:  # a damaged file that still had the right hash cannot happen; others can
+            raise store.BadIndexError(f"{version_dir}: cannot load ({type(exc).__name__}: {exc})") from exc
+
+    def _load(self, folder: Path) -> None:
+        raw_docs = [json.loads(line) for line in (folder / "documents.jsonl").open(encoding="utf-8")]
+        passages = [json.loads(line) for line in (folder / "passages.jsonl").open(encoding="utf-8")]
+        counts: dict[str, int] = {}
+        for p in passages:
+            counts[p["doc_id"]] = counts.get(p["doc_id"], 0) + 1
+        self._documents = [DocumentRecord(
+            doc_id=d["doc_id"], title=d["title"], published=d.get("published"), url=d.get("url"),
+            author=d.get("author"), site=d.get("site"),
+            kind=d["kind"], sha256=d["sha256"], text=d["text"], passage_count=counts.get(d["doc_id"], 0),
+            description=d.get("description"),
+        ) for d in raw_docs]
+        doc_number = {d.doc_id: i for i, d in enumerate(self._documents)}
+        self._passages = PassageTable(
+            doc=np.array([doc_number[p["doc_id"]] for p in passages], dtype=np.int64),
+            start=np.array([p["start"] for p in passages], dtype=np.int64),
+            end=np.array([p["end"] for p in passages], dtype=np.int64),
+            section=[p["section"] for p in passages],
+        )
+        # Each passage's sentence rows, flat, with each passage's first position: one gather serves many.
+        p_sentences = [np.array(p["sentences"], dtype=np.int64) for p in passages]
+        self.p_sentence_count = np.array([len(rows) for rows in p_sentences], dtype=np.int64)
+        self.p_sentence_first = np.cumsum(self.p_sentence_count) - self.p_sentence_count
+        self.p_sentence_flat = np.concatenate([np.zeros(0, dtype=np.int64), *p_sentences])
+
+        self.dense = faiss.read_index(str(folder / "dense.faiss"))
+        if self.dense.ntotal != len(passages) or self.dense.d != DIMENSION:
+            raise store.BadIndexError(f"{folder}: dense index does not match the passage table")
+        self.sentence_table = np.load(folder / "sentences.npy")
+        self.sentence_vectors = np.load(folder / "sentence_vectors.npy")
+        self.context_vectors = np.load(folder / "sentence_context_vectors.npy")
+        if not len(self.sentence_table) == len(self.sentence_vectors) == len(self.context_vectors):
+            raise store.BadIndexError(f"{folder}: sentence vectors do not match the sentence table")
+        # Per document, its sentences sorted by start, for context lookups.
+        self.doc_sentences: list[list[tuple[int, int]]] = [[] for _ in self._documents]
+        for d, s, e in self.sentence_table.tolist():
+            self.doc_sentences[d].append((s, e))
+        for spans in self.doc_sentences:
+            spans.sort()
+        self.body = KeywordIndex(folder / "bm25")
+        self.title = KeywordIndex(folder / "bm25_title") if (folder / "bm25_title").is_dir() else None
+
+    def documents(self) -> list[DocumentRecord]:
+        return self._documents
+
+    def passages(self) -> PassageTable:
+        return self._passages
+
+    def dense_top(self, vector: np.ndarray, depth: int, within: Within | None = None) -> np.ndarray:
+        """With ``within``, a FAISS id selector: the cost is one index search plus a hash set of the
+        allowed rows, whatever the corpus size."""
+        params = None
+        if within is not None:
+            selector = faiss.IDSelectorBatch(within.rows.astype(np.int64))
+            hnsw = getattr(faiss.downcast_index(self.dense), "hnsw", None)
+            params = (faiss.SearchParametersHNSW(sel=selector, efSearch=hnsw.efSearch) if hnsw is not None
+                      else faiss.SearchParameters(sel=selector))
+        _, ids = self.dense.search(vector.reshape(1, -1).astype(np.float32), depth, params=params)
+        return ids[0][ids[0] >= 0].astype(np.int64)
+
+    def passage_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """Flat and HNSW-flat indexes both keep the vectors exactly."""
+        if len(rows) == 0:
+            return np.zeros((0, DIMENSION), dtype=np.float32)
+        return self.dense.reconstruct_batch(rows.astype(np.int64))
+
+    def sentences(self, rows: np.ndarray) -> Sentences:
+        counts = self.p_sentence_count[rows]
+        ends = np.cumsum(counts)
+        starts = ends - counts  # where each passage's sentences begin in the gathered rows
+        total = int(ends[-1]) if len(ends) else 0
+        positions = np.repeat(self.p_sentence_first[rows] - starts, counts) + np.arange(total)
+        ids = self.p_sentence_flat[positions]
+        return Sentences(counts, ids, self.sentence_table[ids, 1], self.sentence_table[ids, 2],
+                         self.sentence_vectors[ids], self.context_vectors[ids])
+
+    def neighbours(self, passages: Sequence[tuple[int, int, int]]) -> list[tuple[Span | None, Span | None]]:
+        return [(self._neighbour(d, start, before=True), self._neighbour(d, end, before=False))
+                for d, start, end in passages]
+
+    def _neighbour(self, d: int, offset: int, before: bool) -> Span | None:
+        spans = self.doc_sentences[d]
+        if before:
+            pos = bisect.bisect_right(spans, (offset, -1)) - 1
+            while pos >= 0 and spans[pos][1] > offset:
+                pos -= 1
+            if pos < 0:
+                return None
+        else:
+            pos = bisect.bisect_left(spans, (offset, -1))
+            while pos < len(spans) and spans[pos][0] < offset:
+                pos += 1
+            if pos >= len(spans):
+                return None
+        return spans[pos]
+
+    def encoder_dir(self) -> Path:
+        return self.version_dir / "encoder"
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,368 @@
+"""Publishing an index version into PostgreSQL: ``kb index SOURCES --store postgresql://...``.
+
+The version is built exactly as for a folder (``indexer.build.build_index``, into a temporary folder),
+verified, then loaded into a new schema named after it, checked in SQL, and made live by switching
+``kb_current``, all in one transaction: until the commit no other session sees the new schema or
+the switch, and a crash or Ctrl-C rolls everything back. One publisher at a time per database (a
+PostgreSQL advisory lock; a second one waits). After the switch, versions other than the live one and
+the one it replaced are dropped, as ``indexer/store.py`` prunes a folder.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from math import log
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from corpus.metadata import DEFAULT_FILE as DEFAULT_METADATA
+from indexer import store
+from indexer.model import DIMENSION, MODEL_NAME
+from service.stores.postgres import (
+    GLOBAL_TABLES,
+    HNSW_EF_CONSTRUCTION,
+    HNSW_M,
+    VERSION_INDEXES,
+    VERSION_TABLES,
+    connect,
+    redact,
+    schema_for,
+    setup_vectors,
+)
+
+Progress = Callable[[str], None]
+LOCK_KEY = 0x6B62_7075_626C  # pg_advisory_lock key of publishers ("kbpubl")
+KEEP_VERSIONS = store.KEEP_VERSIONS
+# The largest difference allowed between a BM25 weight recomputed from the stored postings and the
+# one bm25s computed (float32): anything more means the postings are not what bm25s indexed.
+WEIGHT_TOLERANCE = 1e-4
+
+
+class PublishError(ValueError):
+    """A version that cannot be published (the message says why, in one line)."""
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    version: str
+    documents: int
+    passages: int
+    sentences: int
+    seconds: float
+    skipped: bool = False
+
+
+# ---------------------------------------------------------------- keyword postings
+
+@dataclass
+class FieldPostings:
+    field: str
+    rows: int
+    avg_length: float
+    k1: float
+    b: float
+    stopwords: list[str]
+    terms: dict[str, int]  # term -> document frequency
+    postings: list[tuple[str, int, int, int]]  # (term, item, tf, length)
+
+
+def field_postings(field: str, folder: Path, texts: list[str]) -> FieldPostings:
+    """The postings bm25s indexed in ``folder`` (its ``build_keyword_index`` of ``texts``), as terms
+    (stems), term frequencies and lengths, checked against the saved index.
+
+    bm25s keeps only the precomputed weights, so the texts are tokenised again with the indexer's
+    tokenizer. A row bm25s indexed as empty (its "" token: no content word, or a title that was
+    empty and is shown as the doc_id) is taken as empty. The vocabulary, every term's rows and every
+    weight recomputed from tf and lengths must match the saved index, else PublishError."""
+    import bm25s
+
+    from indexer.keyword import _tokenizer
+
+    saved = bm25s.BM25.load(str(folder))
+    vocab = json.loads((folder / "vocab.tokenizer.json").read_text(encoding="utf-8"))
+    stopwords = json.loads((folder / "stopwords.tokenizer.json").read_text(encoding="utf-8"))
+    if saved.method != "lucene" or (saved.idf_method or "lucene") != "lucene":
+        raise PublishError(f"{folder}: bm25s method {saved.method!r}, only 'lucene' is computed in SQL")
+    data, indices, indptr = (np.asarray(saved.scores[k]) for k in ("data", "indices", "indptr"))
+    n = int(saved.scores["num_docs"])
+    if n != len(texts):
+        raise PublishError(f"{folder}: indexes {n} rows, the version has {len(texts)}")
+    empty_id = vocab["stem_to_sid"].get("")
+    empty_rows = set() if empty_id is None else set(indices[indptr[empty_id]:indptr[empty_id + 1]].tolist())
+    texts = ["" if i in empty_rows else t for i, t in enumerate(texts)]
+
+    tokenizer = _tokenizer()
+    ids = tokenizer.tokenize(texts, return_as="ids", show_progress=False)
+    if tokenizer.stem_to_sid != vocab["stem_to_sid"] or sorted(tokenizer.stopwords) != sorted(stopwords):
+        raise PublishError(f"{folder}: the texts do not tokenise to the saved vocabulary")
+    stem_of = {sid: stem for stem, sid in tokenizer.stem_to_sid.items()}
+    lengths = np.array([len(row) for row in ids], dtype=np.int64)
+    avg_length = float(lengths.mean())
+    k1, b = float(saved.k1), float(saved.b)
+
+    postings: list[tuple[str, int, int, int]] = []
+    by_term: dict[int, list[tuple[int, int]]] = {}
+    for item, row in enumerate(ids):
+        for sid, tf in Counter(row).items():
+            by_term.setdefault(sid, []).append((item, tf))
+            postings.append((stem_of[sid], item, tf, int(lengths[item])))
+    worst = 0.0
+    for sid, items in by_term.items():
+        rows = indices[indptr[sid]:indptr[sid + 1]]
+        if sorted(rows.tolist()) != [i for i, _ in items]:
+            raise PublishError(f"{folder}: postings of {stem_of[sid]!r} differ from the saved index")
+        df = len(items)
+        idf = log(1 + (n - df + 0.5) / (df + 0.5))
+        order = np.argsort(rows, kind="stable")
+        saved_weights = data[indptr[sid]:indptr[sid + 1]][order].astype(np.float64)
+        tf = np.array([t for _, t in items], dtype=np.float64)
+        dl = lengths[[i for i, _ in items]].astype(np.float64)
+        weights = idf * tf / (tf + k1 * (1 - b + b * dl / avg_length))
+        worst = max(worst, float(np.max(np.abs(weights - saved_weights))))
+    if worst > WEIGHT_TOLERANCE:
+        raise PublishError(f"{folder}: BM25 from the postings differs from bm25s' by {worst:.2e}")
+    terms = {stem_of[sid]: len(items) for sid, items in by_term.items()}
+    return FieldPostings(field, n, avg_length, k1, b, sorted(stopwords), terms, postings)
+
+
+# ---------------------------------------------------------------- one version, read from its folder
+
+@dataclass
+class FolderVersion:
+    folder: Path
+    manifest: dict
+    documents: list[dict]
+    passages: list[dict]
+    sentence_table: np.ndarray
+    sentence_vectors: np.ndarray
+    context_vectors: np.ndarray
+    passage_vectors: np.ndarray
+    fields: list[FieldPostings]
+
+
+def read_version(folder: Path) -> FolderVersion:
+    """A verified version folder, everything the database will hold, checked for consistency."""
+    import faiss
+
+    manifest = store.verify(folder, MODEL_NAME, DIMENSION)
+    documents = [json.loads(line) for line in (folder / "documents.jsonl").open(encoding="utf-8")]
+    passages = [json.loads(line) for line in (folder / "passages.jsonl").open(encoding="utf-8")]
+    dense = faiss.read_index(str(folder / "dense.faiss"))
+    passage_vectors = dense.reconstruct_n(0, dense.ntotal)
+    sentence_table = np.load(folder / "sentences.npy")
+    sentence_vectors = np.load(folder / "sentence_vectors.npy")
+    context_vectors = np.load(folder / "sentence_context_vectors.npy")
+    if len(passage_vectors) != len(passages) or not len(sentence_table) == len(sentence_vectors) == len(
+            context_vectors):
+        raise PublishError(f"{folder}: vectors do not match the passage and sentence tables")
+    number = {d["doc_id"]: i for i, d in enumerate(documents)}
+    texts = [d["text"] for d in documents]
+    for d in documents:
+        if "\x00" in d["text"] or "\x00" in d["doc_id"]:
+            raise PublishError(f"{d['doc_id']!r}: holds a NUL character, which PostgreSQL text cannot store")
+    body = [texts[number[p["doc_id"]]][p["start"]:p["end"]] for p in passages]
+    fields = [field_postings("body", folder / "bm25", body)]
+    if (folder / "bm25_title").is_dir():
+        fields.append(field_postings("title", folder / "bm25_title", [d["title"] for d in documents]))
+    return FolderVersion(folder, manifest, documents, passages, sentence_table, sentence_vectors, context_vectors,
+                         passage_vectors, fields)
+
+
+# ---------------------------------------------------------------- loading and switching
+
+def _copy(cur: Any, table: Any, columns: list[str], types: list[str], rows: Any) -> None:
+    from psycopg import sql
+
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        table, sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+    with cur.copy(statement) as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
+def _lock(conn: Any, progress: Progress) -> None:
+    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+        progress("waiting for another publish to this database to finish (it holds the kb advisory lock)")
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+
+
+def _ensure_global(conn: Any) -> None:
+    encoding = conn.execute("SHOW server_encoding").fetchone()[0]
+    if encoding.upper() not in ("UTF8", "UTF-8"):
+        raise PublishError(f"the database encoding is {encoding}; the store needs UTF8 (offsets count characters)")
+    with conn.transaction():
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute(GLOBAL_TABLES)
+
+
+def live_manifest(conn: Any) -> tuple[str, dict] | None:
+    """The live version's name and manifest, or None."""
+    if conn.execute("SELECT to_regclass('kb_current')").fetchone()[0] is None:
+        return None
+    row = conn.execute("SELECT version, v.manifest FROM kb_current JOIN kb_versions v USING (version)").fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def load_version(conn: Any, v: FolderVersion, progress: Progress) -> str:
+    """Load a version into its own schema and make it live, in one transaction (the caller holds the lock)."""
+    from psycopg import sql
+    from psycopg.types.json import Jsonb
+
+    version = v.folder.name
+    schema = schema_for(version)
+    s = sql.Identifier(schema)
+    number = {d["doc_id"]: i for i, d in enumerate(v.documents)}
+    with conn.transaction():
+        replaced = conn.execute("SELECT version FROM kb_current").fetchone()
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
+        # New tables go to the version's schema; pgvector's type is found where it was installed.
+        conn.execute("SELECT set_config('search_path', %s || ', ' || current_setting('search_path'), true)",
+                     (s.as_string(conn),))
+        conn.execute(VERSION_TABLES.format(dim=DIMENSION))
+        cur = conn.cursor()
+        progress(f"loading {len(v.documents)} documents, {len(v.passages)} passages, "
+                 f"{len(v.sentence_table)} sentences into {schema}")
+        _copy(cur, sql.Identifier(schema, "documents"),
+              ["doc", "doc_id", "title", "published", "url", "author", "site", "kind", "sha256", "source_sha256",
+               "text", "description"], ["int4"] + ["text"] * 11,
+              ((i, d["doc_id"], d["title"], d.get("published"), d.get("url"), d.get("author"), d.get("site"),
+                d["kind"], d["sha256"], d.get("source_sha256"), d["text"], d.get("description"))
+               for i, d in enumerate(v.documents)))
+        texts = [d["text"] for d in v.documents]
+        _copy(cur, sql.Identifier(schema, "passages"),
+              ["passage", "doc", "char_start", "char_end", "section", "body", "sentences", "vector"],
+              ["int4", "int4", "int4", "int4", "text", "text", "int4[]", "vector"],
+              ((i, number[p["doc_id"]], p["start"], p["end"], p["section"],
+                texts[number[p["doc_id"]]][p["start"]:p["end"]], [int(x) for x in p["sentences"]],
+                v.passage_vectors[i]) for i, p in enumerate(v.passages)))
+        _copy(cur, sql.Identifier(schema, "sentences"),
+              ["sentence", "doc", "char_start", "char_end", "alone", "context"],
+              ["int4", "int4", "int4", "int4", "vector", "vector"],
+              ((i, int(d), int(st), int(e), v.sentence_vectors[i], v.context_vectors[i])
+               for i, (d, st, e) in enumerate(v.sentence_table.tolist())))
+        for f in v.fields:
+            cur.execute("INSERT INTO keyword_fields VALUES (%s, %s, %s, %s, %s, %s)",
+                        (f.field, f.rows, f.avg_length, f.k1, f.b, f.stopwords))
+            _copy(cur, sql.Identifier(schema, "keyword_terms"), ["field", "term", "df"], ["text", "text", "int4"],
+                  ((f.field, t, df) for t, df in f.terms.items()))
+            _copy(cur, sql.Identifier(schema, "keyword_postings"), ["field", "term", "item", "tf", "length"],
+                  ["text", "text", "int4", "int4", "int4"], ((f.field, *p) for p in f.postings))
+        progress("building the HNSW index of passage vectors")
+        conn.execute(VERSION_INDEXES.format(m=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION))
+        check_version(conn, schema)
+        conn.execute(sql.SQL("ANALYZE {}.documents, {}.passages, {}.sentences, {}.keyword_terms, "
+                             "{}.keyword_postings").format(s, s, s, s, s))
+        conn.execute("SET LOCAL search_path TO DEFAULT")
+        conn.execute("INSERT INTO kb_versions (version, schema_name, manifest) VALUES (%s, %s, %s)",
+                     (version, schema, Jsonb(v.manifest)))
+        files = {rel: h for rel, h in v.manifest["files"].items() if rel.startswith("encoder/")}
+        known = {r[0] for r in conn.execute("SELECT sha256 FROM kb_blobs WHERE sha256 = ANY(%s)",
+                                            (list(files.values()),))}
+        for rel, digest in files.items():
+            if digest not in known:
+                conn.execute("INSERT INTO kb_blobs (sha256, data) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                              (digest, (v.folder / rel).read_bytes()))
+                known.add(digest)
+            conn.execute("INSERT INTO kb_version_files (version, path, sha256) VALUES (%s, %s, %s)",
+                         (version, rel, digest))
+        conn.execute("INSERT INTO kb_current (one, version) VALUES (true, %s) "
+                     "ON CONFLICT (one) DO UPDATE SET version = excluded.version", (version,))
+    progress(f"published {version} to the store (schema {schema})")
+    return replaced[0] if replaced else None
+
+
+def check_version(conn: Any, schema: str) -> None:
+    """SQL checks of a loaded version; PublishError (and so a rollback) if one fails: every passage's
+    body is its document's text from char_start for char_end - char_start characters (the verbatim
+    rule), and every sentence range lies inside its document."""
+    from psycopg import sql
+
+    s = sql.Identifier(schema)
+    bad = conn.execute(sql.SQL(
+        "SELECT p.passage FROM {}.passages p JOIN {}.documents d USING (doc) "
+        "WHERE p.body IS DISTINCT FROM substring(d.text FROM p.char_start + 1 FOR p.char_end - p.char_start) "
+        "OR p.char_end > length(d.text) LIMIT 1").format(s, s)).fetchone()
+    if bad:
+        raise PublishError(f"{schema}.passages: passage {bad[0]} is not its document's text at its offsets")
+    bad = conn.execute(sql.SQL(
+        "SELECT x.sentence FROM {}.sentences x JOIN {}.documents d USING (doc) WHERE x.char_end > length(d.text) "
+        "LIMIT 1").format(s, s)).fetchone()
+    if bad:
+        raise PublishError(f"{schema}.sentences: sentence {bad[0]} ends after its document")
+
+
+def prune(conn: Any, live: str, replaced: str | None, progress: Progress) -> None:
+    """Drop versions other than the live one and the one it replaced (a replica may still read it);
+    then encoder blobs no version lists."""
+    from psycopg import sql
+
+    keep = {live} | ({replaced} if replaced else set())
+    rows = conn.execute("SELECT version, schema_name FROM kb_versions ORDER BY published_at DESC").fetchall()
+    others = [r for r in rows if r[0] not in keep][max(0, KEEP_VERSIONS - len(keep)):]
+    for version, schema in others:
+        with conn.transaction():
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+            conn.execute("DELETE FROM kb_versions WHERE version = %s", (version,))
+        progress(f"dropped the old version {version}")
+    with conn.transaction():
+        conn.execute("DELETE FROM kb_blobs b WHERE NOT EXISTS "
+                     "(SELECT 1 FROM kb_version_files f WHERE f.sha256 = b.sha256)")
+
+
+def publish_folder(version_dir: Path, dsn: str, progress: Progress = lambda _msg: None) -> str:
+    """Publish a built version folder into a PostgreSQL store and make it live; its name."""
+    import psycopg
+
+    v = read_version(version_dir)
+    try:
+        with connect(dsn, vectors=False) as conn:
+            _ensure_global(conn)
+            setup_vectors(conn)
+            _lock(conn, progress)
+            replaced = load_version(conn, v, progress)
+            prune(conn, version_dir.name, replaced, progress)
+    except psycopg.Error as exc:
+        raise PublishError(f"{redact(dsn)}: {' '.join(str(exc).split())}") from None
+    return version_dir.name
+
+
+def index_into_store(sources: list[Path], dsn: str, progress: Progress = lambda _msg: None,
+                     show_bars: bool = False, only_if_stale: bool = False,
+                     metadata_file: Path | None = DEFAULT_METADATA) -> PublishReport:
+    """``kb index --store``: build as for a folder (into a temporary one), then publish the version.
+
+    ``only_if_stale``: nothing is built when the live version of the store was built from the same
+    sources, metadata and settings (the build's fingerprint)."""
+    import psycopg
+
+    from corpus.documents import load_documents
+    from corpus.metadata import load_overrides
+    from corpus.passages import ChunkSettings
+    from indexer.build import build_index, sources_fingerprint
+
+    began = time.perf_counter()
+    if only_if_stale:
+        documents = load_documents(sources)
+        overrides = load_overrides(metadata_file)
+        try:
+            with connect(dsn, vectors=False) as conn:
+                live = live_manifest(conn)
+        except psycopg.Error as exc:
+            raise PublishError(f"{redact(dsn)}: {' '.join(str(exc).split())}") from None
+        if live is not None and live[1].get("fingerprint") == sources_fingerprint(documents, ChunkSettings(),
+                                                                                   overrides):
+            counts = live[1].get("counts") or {}
+            return PublishReport(live[0], len(documents), counts.get("passages", 0), counts.get("sentences", 0),
+                                 time.perf_counter() - began, skipped=True)
+    with tempfile.TemporaryDirectory(prefix="kb-build-") as tmp:
+        report = build_index(sources, Path(tmp), progress=progress, show_bars=show_bars, metadata_file=metadata_file)
+        version = publish_folder(report.version_dir, dsn, progress)
+    return PublishReport(version, report.documents, report.passages, report.sentences, time.perf_counter() - began)
