@@ -44,6 +44,7 @@ FEATURES = (
     "quantity_missing",  # 1 when the question asks for a number, date or amount and that passage states none
     "numbers_missing",  # share of the numbers the query states ("7 years", "2007") that passage does not
     "names_missing",  # share of the capitalised names the query uses that passage and its title do not
+    "markers_missing",  # comparison, frequency, extent and cause words of the query that passage lacks (0..1)
 )
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty"
@@ -59,6 +60,15 @@ _FUNCTION_WORDS = re.compile(
     r"\b(?:how|what|which|who|whom|whose|when|where|why|do|does|did|doing|done|is|are|was|were|be|been|can|could"
     r"|should|would|will|shall|may|might|must|has|have|had|there|here|some|any|about|me|my|we|our|us)\b",
     re.IGNORECASE)
+
+# Words that turn a statement into a stronger one: a comparison ("more ... than", "the single most"), a
+# frequency or extent ("always", "every", "exactly", "mainly"), a cause ("because", "leads to"). A claim
+# that adds one the passage does not use says more than the passage does.
+_MARKERS = frozenset("""more less fewer better worse harder easier faster slower higher lower larger smaller most least
+best worst single only twice than always never every each all usually typically mostly mainly primarily often
+rarely exactly because cause causes caused leads result results due therefore guarantee guarantees ensures
+weekly monthly quarterly daily annually once""".split())
+_WORDS = re.compile(r"[a-z]+")
 
 # Questions whose answer is a quantity (a year, an amount, a count, a share, a duration)...
 _ASKS_QUANTITY = re.compile(
@@ -93,7 +103,13 @@ def answer_features(searcher: Searcher, query: str, qv: np.ndarray, pool: Pool, 
                      _sentence_coverage(searcher, pool, top, body), missing,
                      brevity, brevity * coverage, quantity_missing,
                      _missing_share(_NUMBER.findall(query), passage),
-                     _missing_share(_names(query), f"{doc.title} {passage}")])
+                     _missing_share(_names(query), f"{doc.title} {passage}"),
+                     _markers_missing(query, passage)])
+
+
+def _markers_missing(query: str, passage: str) -> float:
+    asked = _MARKERS.intersection(_WORDS.findall(query.lower()))
+    return min(len(asked - set(_WORDS.findall(passage.lower()))), 3) / 3
 
 
 def _names(text: str) -> list[str]:
@@ -155,9 +171,11 @@ KINDS = ("question", "claim")  # a search query; a sentence of a draft
 @dataclass(frozen=True)
 class AnswerModel:
     """Logistic regression on standardised features: P(the best passage answers the question, or states
-    the claim). Questions and claims share the features and the code; each kind has its own fitted
-    coefficients and threshold, because a claim must be stated, not just addressed."""
+    the claim). Questions and claims share the feature code; each kind has its own fitted coefficients,
+    threshold and feature subset (chosen by cross-validation), because a claim must be stated, not just
+    addressed."""
 
+    used: tuple[int, ...]  # positions in FEATURES of the features this kind's model reads
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     coef: tuple[float, ...]
@@ -170,9 +188,13 @@ class AnswerModel:
         if tuple(data["features"]) != FEATURES:
             raise ValueError(f"{path}: fitted on features {data['features']}, expected {list(FEATURES)}")
         m = data[kind]
-        return cls(tuple(m["mean"]), tuple(m["scale"]), tuple(m["coef"]), float(m["intercept"]), float(m["threshold"]))
+        names = m.get("features", data["features"])
+        if not set(names) <= set(FEATURES) or len(names) != len(m["coef"]):
+            raise ValueError(f"{path}: the {kind} model's features {names} do not match its coefficients")
+        return cls(tuple(FEATURES.index(n) for n in names), tuple(m["mean"]), tuple(m["scale"]), tuple(m["coef"]),
+                   float(m["intercept"]), float(m["threshold"]))
 
     def probability(self, features: np.ndarray) -> float:
-        z = self.intercept + sum(c * (x - m) / s for c, x, m, s in
-                                 zip(self.coef, features, self.mean, self.scale, strict=True))
+        z = self.intercept + sum(c * (features[i] - m) / s for c, i, m, s in
+                                 zip(self.coef, self.used, self.mean, self.scale, strict=True))
         return 1.0 / (1.0 + math.exp(-z))
