@@ -122,7 +122,8 @@ def study(kind: str, files: list[Path]) -> dict:
     kept, rejected = rates(hy, model.predict_proba(scaler.transform(hx))[:, 1], threshold)
     print(f"  held out {HELD_OUT[kind].name}: kept {kept:.3f} of {int(hy.sum())}, "
           f"refused {rejected:.3f} of {int((1 - hy).sum())}")
-    return {"features": KIND_FEATURES[kind], "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(), "coef": model.coef_[0].tolist(),
+    return {"features": KIND_FEATURES[kind], "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
+            "coef": model.coef_[0].tolist(),
             "intercept": float(model.intercept_[0]), "threshold": threshold, "C": C,
             "fitted_on": [str(p.relative_to(ROOT.parent)) for p in files],
             "cv": {str(t): {"kept": round(k, 3), "refused": round(r, 3)} for t, (k, r) in table.items()}}
