@@ -16,8 +16,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from kb.config import get_settings  # noqa: E402
 from kb.evaluation import evaluate, load_questions  # noqa: E402
+from service.config import get_settings  # noqa: E402
 from service.search import load_searcher  # noqa: E402
 
 ROWS = [("dense", "dense", False), ("keyword", "keyword", False), ("hybrid (RRF, no rerank)", "hybrid", False),

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from corpus.metadata import DEFAULT_FILE as DEFAULT_METADATA
-from kb.config import ConfigError, get_settings, store_url
 from service.citations import STYLES
+from service.config import ConfigError, get_settings, store_url
 
 EPILOG = """Configuration comes from KB_* environment variables (see README.md); flags override them.
 Examples:
@@ -102,7 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     configure_logging(settings.log_level)
     searcher = _searcher(_source(args))
-    app = create_app(searcher, index_dir=_source(args))
+    app = create_app(searcher, index_dir=_source(args), settings=settings)
     uvicorn.Server(uvicorn_config(app, settings, args.host, args.port)).run()
     return 0
 

@@ -183,11 +183,21 @@ def _route_path(scope) -> str:
     limit, body limit) are matched here against the app's routes, so they count under their route too."""
     route = scope.get("route")
     if route is None:
-        routes = getattr(getattr(scope.get("app"), "router", None), "routes", ())
+        routes = _flat(getattr(getattr(scope.get("app"), "router", None), "routes", ()))
         matches = [(match, candidate) for candidate in routes if (match := candidate.matches(scope)[0]) != Match.NONE]
         full = [candidate for match, candidate in matches if match == Match.FULL]
         route = (full or [candidate for _, candidate in matches] or [None])[0]
     return getattr(route, "path", None) or "unmatched"
+
+
+def _flat(routes):
+    """Routes, with those of included routers (FastAPI keeps an included router whole, unprefixed here)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _flat(inner.routes)
+        else:
+            yield route
 
 
 async def _json(send, status: int, body: dict) -> None:

@@ -14,7 +14,7 @@ import json
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from kb.config import Settings
+from service.config import Settings
 
 _END_OF_HEAD = b"\r\n\r\n"
 

@@ -255,24 +255,17 @@ def test_unlisted_file_is_refused(index_dir):
 
 @pytest.fixture(scope="module")
 def reload_client(seed_index, tmp_path_factory):
-    from kb.config import get_settings
+    from dataclasses import replace
+
     from service.app import create_app
+    from service.config import Settings
     from service.search import load_searcher
 
     served = tmp_path_factory.mktemp("reload") / "index"
     shutil.copytree(seed_index, served)
-    old = os.environ.get("KB_ADMIN_TOKEN")
-    os.environ["KB_ADMIN_TOKEN"] = TOKEN
-    get_settings.cache_clear()
-    try:
-        with TestClient(create_app(load_searcher(served), index_dir=served)) as client:
-            yield client, served
-    finally:
-        if old is None:
-            os.environ.pop("KB_ADMIN_TOKEN", None)
-        else:
-            os.environ["KB_ADMIN_TOKEN"] = old
-        get_settings.cache_clear()
+    settings = replace(Settings(), admin_token=TOKEN)
+    with TestClient(create_app(load_searcher(served), index_dir=served, settings=settings)) as client:
+        yield client, served
 
 
 @pytest.mark.parametrize("case", DAMAGE)

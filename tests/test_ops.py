@@ -11,8 +11,8 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from kb.config import get_settings
 from service.app import create_app
+from service.config import Settings
 from service.search import load_searcher
 from tests.conftest import SEEDS
 from tests.loadgen import SearchLoad, admin_reload, wait_ready
@@ -23,13 +23,13 @@ TOKEN = "test-admin-token"
 
 @pytest.fixture()
 def settings_env(monkeypatch):
-    def apply(**env: str):
+    """Settings as the environment would give them with these KB_ variables; passed to create_app."""
+    def apply(**env: str) -> Settings:
         for key, value in env.items():
             monkeypatch.setenv(f"KB_{key}", value)
-        get_settings.cache_clear()
+        return Settings()
 
-    yield apply
-    get_settings.cache_clear()
+    return apply
 
 
 @pytest.fixture(scope="module")
@@ -84,23 +84,21 @@ def test_path_tricks_never_leave_the_corpus(client, path):
 
 
 def test_admin_is_disabled_without_a_token(searcher, settings_env):
-    settings_env(ADMIN_TOKEN="")
-    with TestClient(create_app(searcher)) as c:
+    with TestClient(create_app(searcher, settings=settings_env(ADMIN_TOKEN=""))) as c:
         assert c.post("/admin/reload").status_code == 403
         assert c.post("/admin/reload", headers={"Authorization": "Bearer anything"}).status_code == 403
 
 
 def test_api_keys_when_configured(searcher, settings_env):
-    settings_env(API_KEYS="k1,k2")
-    with TestClient(create_app(searcher)) as c:
+    with TestClient(create_app(searcher, settings=settings_env(API_KEYS="k1,k2"))) as c:
         assert c.get("/search", params={"q": "RICE"}).status_code == 401
         assert c.get("/search", params={"q": "RICE"}, headers={"X-API-Key": "k2"}).status_code == 200
         assert c.get("/healthz").status_code == 200
 
 
 def test_rate_limit_when_configured(searcher, settings_env):
-    settings_env(RATE_LIMIT="1")  # 1 request a second, bursts of 2
-    with TestClient(create_app(searcher)) as c:
+    limited = settings_env(RATE_LIMIT="1")  # 1 request a second, bursts of 2
+    with TestClient(create_app(searcher, settings=limited)) as c:
         codes = [c.get("/documents").status_code for _ in range(4)]
         assert codes[:2] == [200, 200] and 429 in codes[2:]
         limited = c.get("/documents")
@@ -113,10 +111,10 @@ def test_reindex_and_reload_under_load_loses_no_request(seed_index, tmp_path, se
     """16 clients search while the seeds are re-indexed into the served folder and the service reloads."""
     from indexer.build import build_index
 
-    settings_env(ADMIN_TOKEN=TOKEN)
+    settings = settings_env(ADMIN_TOKEN=TOKEN)
     index_dir = tmp_path / "served"
     shutil.copytree(seed_index, index_dir)
-    app = create_app(load_searcher(index_dir), index_dir=index_dir)
+    app = create_app(load_searcher(index_dir), index_dir=index_dir, settings=settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

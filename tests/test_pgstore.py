@@ -10,7 +10,7 @@ import json
 import shutil
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 
 from indexer import store
 from kb.cli import main
-from kb.config import get_settings
 from service.app import create_app
+from service.config import Settings
 from service.search import load_searcher
 from service.stores import live_version
 from tests.conftest import EVAL_QUESTIONS
@@ -279,12 +279,10 @@ def test_reindex_and_reload_under_load_loses_no_request(pg_node, seed_index, tmp
     from service.stores.postgres_publish import publish_folder
     from tests.pgnode import create_database
 
-    monkeypatch.setenv("KB_ADMIN_TOKEN", TOKEN)
-    get_settings.cache_clear()
     dsn = create_database(pg_node, "reload")
     version = store.current_version(seed_index)
     publish_folder(_renamed_copy(version, tmp_path, "one"), dsn)
-    app = create_app(load_searcher(dsn), index_dir=dsn)
+    app = create_app(load_searcher(dsn), index_dir=dsn, settings=replace(Settings(), admin_token=TOKEN))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -301,6 +299,5 @@ def test_reindex_and_reload_under_load_loses_no_request(pg_node, seed_index, tmp
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-        get_settings.cache_clear()
     assert load.statuses and not load.failures(), load.failures()
     assert app.state.searcher.version == fresh
