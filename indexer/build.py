@@ -295,7 +295,8 @@ class _Embedder:
             from service.encoder import QueryEncoder
 
             with self.timer("load the ONNX encoder"):
-                self._encoder = QueryEncoder(self.folder / "encoder", threads=self.threads)
+                # One single-thread session, run by one lane per core (QueryEncoder.encode_bulk).
+                self._encoder = QueryEncoder(self.folder / "encoder", threads=1)
         return self._encoder
 
     def ensure_encoder_folder(self) -> None:
@@ -321,7 +322,7 @@ class _Embedder:
                     if key not in self.seen and key not in fresh and key not in self.reuse.where:
                         fresh[key] = len(batch)
                         batch.append(text)
-        vectors = self.encoder().encode_bulk(batch, timings=self.timer.seconds) if batch else None
+        vectors = self.encoder().encode_bulk(batch, lanes=self.threads, timings=self.timer.seconds) if batch else None
         self.embedded += len(batch)
         with self.timer("gather + write vectors"):
             for number, group_keys in enumerate(keys):

@@ -19,6 +19,7 @@ import json
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ from tokenizers import Encoding, Tokenizer
 TOKENS_PER_CALL = 256
 #: The same for ``encode_bulk`` (indexing): bigger calls, for throughput rather than latency (measured in
 #: docs/BENCHMARKS.md, "Indexing throughput").
-BULK_TOKENS_PER_CALL = 4096
+BULK_TOKENS_PER_CALL = 1024
 
 
 def available_cores() -> int:
@@ -122,11 +123,14 @@ class QueryEncoder:
             start = end
         return out
 
-    def encode_bulk(self, texts: list[str], tokens_per_call: int = BULK_TOKENS_PER_CALL,
+    def encode_bulk(self, texts: list[str], tokens_per_call: int = BULK_TOKENS_PER_CALL, lanes: int | None = None,
                     timings: dict[str, float] | None = None) -> np.ndarray:
-        """``encode`` for many texts at once (indexing): the same vectors, on every core of the all-cores
-        session, in calls of up to ``tokens_per_call`` padded tokens over texts sorted by length.
+        """``encode`` for many texts at once (indexing): the same vectors, computed for throughput.
 
+        The texts are sorted by length and cut into calls of up to ``tokens_per_call`` padded tokens;
+        ``lanes`` threads (default: one per available core) each run calls on the single-thread session,
+        side by side, so that no core waits for another at every operator as the all-cores session's do
+        (measured: about 25% more texts per CPU second, and twice the texts per second on a busy machine).
         ``timings``, when given, gets the seconds spent tokenizing and in the model added to its
         ``"tokenize"`` and ``"model"`` entries."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
@@ -136,15 +140,21 @@ class QueryEncoder:
         encodings = self._bulk_tokenizer.encode_batch(texts)
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         order = np.argsort(lengths, kind="stable")
-        tokenized = time.perf_counter()
-        with_types = "token_type_ids" in self._inputs
+        calls: list[np.ndarray] = []
         start = 0
         while start < len(order):
             # Sorted ascending: the call's last text is its longest, and the call is as wide as that text.
             end = start + 1
             while end < len(order) and (end - start + 1) * lengths[order[end]] <= tokens_per_call:
                 end += 1
-            rows = order[start:end]
+            calls.append(order[start:end])
+            start = end
+        tokenized = time.perf_counter()
+        with_types = "token_type_ids" in self._inputs
+        lanes = max(1, min(lanes or available_cores(), len(calls)))
+        session = self.lane_session if lanes > 1 else self.session
+
+        def run(rows: np.ndarray) -> None:
             width = int(lengths[rows[-1]])
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -155,9 +165,16 @@ class QueryEncoder:
             feed = {"input_ids": ids, "attention_mask": mask}
             if with_types:
                 feed["token_type_ids"] = np.zeros_like(ids)
-            (vectors,) = self.session.run([self._output], feed)
+            (vectors,) = session.run([self._output], feed)
             out[rows] = vectors
-            start = end
+
+        if lanes == 1:
+            for rows in calls:
+                run(rows)
+        else:
+            # Longest calls first, so that the lanes finish together.
+            with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="encode-lane") as pool:
+                list(pool.map(run, reversed(calls)))
         if timings is not None:
             timings["tokenize"] = timings.get("tokenize", 0.0) + tokenized - clock
             timings["model"] = timings.get("model", 0.0) + time.perf_counter() - tokenized
