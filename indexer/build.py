@@ -286,6 +286,7 @@ class _Embedder:
         self.seen: dict[str, tuple[int, int]] = {}  # text key -> (file number, row) of its first row here
         self.embedded = 0
         self.reused = 0
+        self.ready_at: float | None = None  # when the encoder was ready (rates leave the export out)
         self._encoder = None
 
     def encoder(self):
@@ -297,6 +298,7 @@ class _Embedder:
             with self.timer("load the ONNX encoder"):
                 # One single-thread session, run by one lane per core (QueryEncoder.encode_bulk).
                 self._encoder = QueryEncoder(self.folder / "encoder", threads=1)
+            self.ready_at = time.perf_counter()
         return self._encoder
 
     def ensure_encoder_folder(self) -> None:
@@ -396,8 +398,9 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
             if now - last_said >= PROGRESS_SECONDS or done == len(documents):
                 last_said = now
                 texts = sum(f.rows for f in embedder.files)
-                rate = texts / max(now - started, 1e-9)
-                eta = (now - started) / done * (len(documents) - done)
+                since = embedder.ready_at or started
+                rate = texts / max(now - since, 1e-9)
+                eta = (now - since) / done * (len(documents) - done)
                 progress(f"embedded {texts} texts of {done}/{len(documents)} documents ({embedder.embedded} through "
                          f"the model), {rate:.0f} texts/s, ETA {_duration(eta)}")
 
