@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +23,7 @@ from corpus.cleaning import clean
 from corpus.documents import Document, load_documents
 from corpus.metadata import DEFAULT_FILE as DEFAULT_METADATA
 from corpus.metadata import SourceMeta, load_overrides, merge, parse_date
-from corpus.passages import ChunkSettings, Passage, make_passages
+from corpus.passages import ChunkSettings, make_passages
 from indexer import model, store
 from indexer.dense import describe, make_dense_index
 from indexer.keyword import build_keyword_index
@@ -44,31 +50,45 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def previous_vectors(version: Path | None) -> dict[str, np.ndarray]:
+KINDS = ("passages", "sentences", "contexts")  # the three vectors files, in vector_keys.json's order
+
+
+class PreviousVectors:
     """Vectors of the live version by the hash of the text they embed (empty if unusable).
 
     Reusing them is what makes re-indexing incremental: only new or changed text meets the model,
-    and an unchanged text gets the very vector a full rebuild would compute.
+    and an unchanged text gets the very vector a full rebuild would compute. The sentence files are
+    memory-mapped and the passage vectors read from the FAISS index: nothing is copied per text.
     """
-    if version is None or not (version / VECTOR_KEYS).is_file():
-        return {}
-    try:
-        store.verify(version, model.MODEL_NAME, model.DIMENSION)
-        keys = json.loads((version / VECTOR_KEYS).read_text(encoding="utf-8"))
-        dense = faiss.read_index(str(version / "dense.faiss"))
-        passage_vectors = dense.reconstruct_n(0, dense.ntotal)
-        sentence_vectors = np.load(version / "sentence_vectors.npy")
-        context_vectors = np.load(version / CONTEXT_VECTORS) if "contexts" in keys else np.zeros((0, 1))
-    except (store.BadIndexError, OSError, ValueError, RuntimeError):
-        return {}
-    pairs = [(keys["passages"], passage_vectors), (keys["sentences"], sentence_vectors),
-             (keys.get("contexts", []), context_vectors)]
-    if any(len(k) != len(v) for k, v in pairs):
-        return {}
-    cache: dict[str, np.ndarray] = {}
-    for k, v in pairs:
-        cache.update(zip(k, v, strict=True))
-    return cache
+
+    def __init__(self, version: Path | None) -> None:
+        self.arrays: list[np.ndarray] = []
+        self.where: dict[str, tuple[int, int]] = {}  # text key -> (array number, row)
+        if version is None or not (version / VECTOR_KEYS).is_file():
+            return
+        try:
+            store.verify(version, model.MODEL_NAME, model.DIMENSION)
+            keys = json.loads((version / VECTOR_KEYS).read_text(encoding="utf-8"))
+            dense = faiss.read_index(str(version / "dense.faiss"))
+            arrays = [dense.reconstruct_n(0, dense.ntotal), np.load(version / "sentence_vectors.npy", mmap_mode="r")]
+            if "contexts" in keys:
+                arrays.append(np.load(version / CONTEXT_VECTORS, mmap_mode="r"))
+        except (store.BadIndexError, OSError, ValueError, RuntimeError):
+            return
+        lists = [keys.get(kind, []) for kind in KINDS[:len(arrays)]]
+        if any(not isinstance(k, list) or len(k) != len(v) or v.shape[1:] != (model.DIMENSION,)
+               for k, v in zip(lists, arrays, strict=True)):
+            return
+        self.arrays = arrays
+        for number, k in enumerate(lists):
+            for row, key in enumerate(k):
+                self.where.setdefault(key, (number, row))
+
+    def __len__(self) -> int:
+        return len(self.where)
+
+    def vector(self, number: int, row: int) -> np.ndarray:
+        return self.arrays[number][row]
 
 
 # What the model reads for each vector; a change here makes every index stale (rebuilt by --if-stale).
@@ -141,9 +161,16 @@ def build_index(
     show_bars: bool = False,
     only_if_stale: bool = False,
     metadata_file: Path | None = DEFAULT_METADATA,
+    chunk_texts: int | None = None,
+    threads: int | None = None,
 ) -> BuildReport:
+    """Build a new version of the index in ``index_dir`` from ``sources`` and publish it.
+
+    ``chunk_texts`` is how many texts are cut and embedded at a time (default ``CHUNK_TEXTS``; it does not
+    change the result), ``threads`` the model's threads (default: every core this process may use)."""
     began = time.perf_counter()
     documents = load_documents(sources)
+    read_seconds = time.perf_counter() - began
     if not documents:
         raise ValueError("no documents found in " + ", ".join(map(str, sources)))
     overrides = load_overrides(metadata_file)
@@ -154,102 +181,301 @@ def build_index(
         if previous is not None and manifest is not None:
             return BuildReport(previous, len(documents), manifest["counts"]["passages"],
                                manifest["counts"]["sentences"], time.perf_counter() - began, skipped=True)
-        return _build(documents, overrides, previous, index_dir, chunking, progress, show_bars, metadata_file, began)
+        return _build(documents, overrides, previous, index_dir, chunking, progress, show_bars, metadata_file, began,
+                      chunk_texts=chunk_texts or CHUNK_TEXTS, threads=threads, read_seconds=read_seconds)
+
+
+#: Texts (passages, sentences alone, sentences with neighbours) cut, embedded and written at a time: the
+#: memory a build holds beyond the index's own tables does not grow with the corpus.
+CHUNK_TEXTS = 4096
+PROGRESS_SECONDS = 10.0  # how often a long build says how far it is
+
+
+class VectorFile:
+    """An ``.npy`` file of float32 rows written in order, as ``np.save`` would write the whole array.
+
+    Rows are appended as they are embedded; the header (whose length does not depend on the row count)
+    is written last, once the count is known. Rows already written can be read back (a repeated text)."""
+
+    def __init__(self, path: Path, dimension: int) -> None:
+        self.path, self.dimension, self.rows = path, dimension, 0
+        self._file = path.open("w+b")
+        self._offset = len(self._header(10**12))  # room for the header of any row count
+        self._file.seek(self._offset)
+
+    def _header(self, rows: int) -> bytes:
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            buf, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                  "shape": (rows, self.dimension)})
+        return buf.getvalue()
+
+    def append(self, vectors: np.ndarray) -> None:
+        self._file.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+        self._file.flush()  # readable by ``read`` (os.pread) from now on
+        self.rows += len(vectors)
+
+    def read(self, row: int) -> np.ndarray:
+        size = 4 * self.dimension
+        data = os.pread(self._file.fileno(), size, self._offset + row * size)
+        return np.frombuffer(data, dtype=np.float32)
+
+    def discard(self) -> None:
+        """Close without a header (a failed build: its staging folder goes whole)."""
+        self._file.close()
+
+    def close(self) -> None:
+        header = self._header(self.rows)
+        if len(header) != self._offset:  # cannot happen with format 1.0 headers; kept correct regardless
+            raise RuntimeError(f"{self.path}: .npy header of {len(header)} bytes, {self._offset} reserved")
+        self._file.seek(0)
+        self._file.write(header)
+        self._file.close()
+
+
+class Timer:
+    """Seconds spent per stage of the build (added up over the chunks)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - began
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    def line(self) -> str:
+        return "time by stage: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items())
+
+
+def export_encoder(out_dir: Path) -> None:
+    """Export the ONNX encoder (``indexer.onnx_export``) in a child process, so that torch, which only the
+    export needs, never loads into the build itself (its memory would stay with the build to the end)."""
+    proc = subprocess.run([sys.executable, "-m", "indexer.onnx_export", str(model.model_path()), str(out_dir)],
+                          capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        raise RuntimeError(f"exporting the ONNX encoder failed: {last}")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class _Embedder:
+    """Vectors for the texts of one chunk after another, each distinct text through the model once.
+
+    A text's vector comes from, in this order: an earlier row of this build (the same text again: a
+    one-sentence passage without a title, a sentence without neighbours, a repeated sentence), the live
+    version (incremental re-indexing), or the model."""
+
+    def __init__(self, folder: Path, previous: Path | None, reuse: PreviousVectors, timer: Timer,
+                 progress: Progress, threads: int | None) -> None:
+        self.folder, self.previous, self.reuse, self.timer, self.progress = folder, previous, reuse, timer, progress
+        self.threads = threads
+        self.files = [VectorFile(folder / name, model.DIMENSION) for name in (PASSAGE_VECTORS_TMP, SENTENCE_VECTORS,
+                                                                              CONTEXT_VECTORS)]
+        self.keys: list[list[str]] = [[], [], []]
+        self.seen: dict[str, tuple[int, int]] = {}  # text key -> (file number, row) of its first row here
+        self.embedded = 0
+        self.reused = 0
+        self.ready_at: float | None = None  # when the encoder was ready (rates leave the export out)
+        self._encoder = None
+
+    def encoder(self):
+        """The ONNX encoder of this version, exported (or copied from the live version) on first use."""
+        if self._encoder is None:
+            self.ensure_encoder_folder()
+            from service.encoder import QueryEncoder
+
+            with self.timer("load the ONNX encoder"):
+                # One single-thread session, run by one lane per core (QueryEncoder.encode_bulk).
+                self._encoder = QueryEncoder(self.folder / "encoder", threads=1)
+            self.ready_at = time.perf_counter()
+        return self._encoder
+
+    def ensure_encoder_folder(self) -> None:
+        target = self.folder / "encoder"
+        if target.is_dir():
+            return
+        with self.timer("ONNX export (or copy) of the encoder"):
+            if self.previous is not None and self.reuse and (self.previous / "encoder" / "model.onnx").is_file():
+                self.progress(f"reusing the query encoder of {self.previous.name} (same model)")
+                shutil.copytree(self.previous / "encoder", target)
+            else:
+                self.progress("exporting the query encoder")
+                export_encoder(target)
+
+    def add(self, texts: list[list[str]]) -> None:
+        """Embed and write the next rows of the three files: ``texts[n]`` for file ``n``."""
+        with self.timer("hash + find repeated texts"):
+            keys = [[text_key(t) for t in group] for group in texts]
+            fresh: dict[str, int] = {}  # key -> position in the model's batch
+            batch: list[str] = []
+            for group, group_keys in zip(texts, keys, strict=True):
+                for text, key in zip(group, group_keys, strict=True):
+                    if key not in self.seen and key not in fresh and key not in self.reuse.where:
+                        fresh[key] = len(batch)
+                        batch.append(text)
+        vectors = self.encoder().encode_bulk(batch, lanes=self.threads, timings=self.timer.seconds) if batch else None
+        self.embedded += len(batch)
+        with self.timer("gather + write vectors"):
+            for number, group_keys in enumerate(keys):
+                out = np.empty((len(group_keys), model.DIMENSION), dtype=np.float32)
+                for i, key in enumerate(group_keys):
+                    if key in fresh:
+                        out[i] = vectors[fresh[key]]
+                    elif key in self.seen:
+                        where, row = self.seen[key]
+                        if where == number and row >= self.files[number].rows:
+                            out[i] = out[row - self.files[number].rows]  # earlier in this very group
+                        else:  # an earlier chunk, or an earlier group of this one: written already
+                            out[i] = self.files[where].read(row)
+                    else:
+                        out[i] = self.reuse.vector(*self.reuse.where[key])
+                        self.reused += 1
+                    self.seen.setdefault(key, (number, self.files[number].rows + i))
+                self.files[number].append(out)
+                self.keys[number].extend(group_keys)
+
+    def close(self) -> None:
+        for f in self.files:
+            f.close()
+
+    def discard(self) -> None:
+        for f in self.files:
+            f.discard()
+
+
+PASSAGE_VECTORS_TMP = ".passage_vectors.npy"  # passage vectors until they go into dense.faiss (then removed)
+SENTENCE_VECTORS = "sentence_vectors.npy"
 
 
 def _build(documents: list[Document], overrides: dict, previous: Path | None, index_dir: Path,
            chunking: ChunkSettings, progress: Progress, show_bars: bool, metadata_file: Path | None,
-           began: float) -> BuildReport:
+           began: float, chunk_texts: int = CHUNK_TEXTS, threads: int | None = None,
+           read_seconds: float = 0.0) -> BuildReport:
+    """Read, clean, cut, embed and write the documents chunk by chunk into a new version.
+
+    ``show_bars`` is accepted for the callers' sake; progress lines (rate and ETA) replace bars."""
     progress(f"read {len(documents)} documents")
-
     count = model.token_counter()
-    cleaned = [clean(d) for d in documents]
-    metas = []
-    for d, c in zip(documents, cleaned, strict=True):
-        extracted = SourceMeta(title=c.title, url=d.url, published=parse_date(c.published))
-        meta = merge(extracted, overrides.get(d.doc_id))
-        c.title = meta.title  # the title embedded with every passage
-        metas.append(meta)
-    passages: list[Passage] = []
-    for c in cleaned:
-        passages.extend(make_passages(c, count, chunking))
-    if not passages:
-        raise ValueError("the sources hold no indexable text")
-    doc_number = {d.doc_id: i for i, d in enumerate(documents)}
-
-    # One row per distinct prose sentence; passages point at their sentences by row number.
-    sentence_rows: dict[tuple[int, int, int], int] = {}
-    passage_sentences: list[list[int]] = []
-    for p in passages:
-        rows = []
-        for s, e in p.sentences:
-            key = (doc_number[p.doc_id], s, e)
-            rows.append(sentence_rows.setdefault(key, len(sentence_rows)))
-        passage_sentences.append(rows)
-    sentence_table = np.array(list(sentence_rows), dtype=np.int64).reshape(-1, 3)
-    progress(f"cut {len(passages)} passages, {len(sentence_table)} sentences")
-
-    cache = previous_vectors(previous)
-    embedded = {"count": 0}
-
-    def embed_cached(texts: list[str]) -> np.ndarray:
-        """Vectors for texts, embedding only those the live version has not embedded already."""
-        keys = [text_key(t) for t in texts]
-        missing = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
-        if missing:
-            fresh = model.embed([texts[i] for i in missing], progress=show_bars)
-            cache.update({keys[i]: v for i, v in zip(missing, fresh, strict=True)})
-        embedded["count"] += len(missing)
-        return np.stack([cache[k] for k in keys]) if keys else np.zeros((0, model.DIMENSION), dtype=np.float32)
+    reuse = PreviousVectors(previous)
+    timer = Timer()
+    timer.add("read documents", read_seconds)
+    totals = {"passages": 0, "sentences": 0, "embedded": 0}
 
     def write(folder: Path) -> dict:
-        progress("embedding passages" + (" (reusing unchanged vectors)" if cache else ""))
-        passage_texts = [p.embed_text for p in passages]
-        passage_vectors = embed_cached(passage_texts)
-        progress("embedding sentences")
-        # Two vectors a sentence: alone (which sentence answers: highlights and the "no answer" model) and
-        # with its neighbours (SENTENCE_WINDOW: does this place in the text answer, for ranking). Measured
-        # against either alone: docs/RETRIEVAL.md.
-        sentence_texts = [" ".join(cleaned[d].visible(s, e).split()) for d, s, e in sentence_table]
-        context_texts = sentence_inputs(sentence_texts, sentence_table)
-        sentence_vectors = embed_cached(sentence_texts)
-        context_vectors = embed_cached(context_texts)
-        (folder / VECTOR_KEYS).write_text(json.dumps({
-            "passages": [text_key(t) for t in passage_texts], "sentences": [text_key(t) for t in sentence_texts],
-            "contexts": [text_key(t) for t in context_texts],
-        }), encoding="utf-8")
-        np.save(folder / CONTEXT_VECTORS, context_vectors)
+        embedder = _Embedder(folder, previous, reuse, timer, progress, threads)
+        try:
+            return fill(folder, embedder)
+        except BaseException:
+            embedder.discard()
+            raise
 
-        index = make_dense_index(passage_vectors)
-        faiss.write_index(index, str(folder / "dense.faiss"))
-        np.save(folder / "sentence_vectors.npy", sentence_vectors)
-        np.save(folder / "sentences.npy", sentence_table)
+    def fill(folder: Path, embedder: _Embedder) -> dict:
+        passage_texts: list[str] = []  # what BM25 indexes (one copy of the text; vectors go to disk)
+        sentence_table = array("q")  # document number, start, end of each sentence row, flat
+        titles: list[str] = []
+        pending: list[list[str]] = [[], [], []]
+        started, last_said = time.perf_counter(), time.perf_counter()
+        progress(f"embedding the passages and sentences of {len(documents)} documents (chunks of {chunk_texts} "
+                 "texts" + (f", reusing {len(reuse)} vectors of the live version" if reuse else "") + ")")
+
+        def flush(done: int) -> None:
+            nonlocal last_said
+            embedder.add(pending)
+            for group in pending:
+                group.clear()
+            now = time.perf_counter()
+            if now - last_said >= PROGRESS_SECONDS or done == len(documents):
+                last_said = now
+                texts = sum(f.rows for f in embedder.files)
+                since = embedder.ready_at or started
+                rate = texts / max(now - since, 1e-9)
+                eta = (now - since) / done * (len(documents) - done)
+                progress(f"embedded {texts} texts of {done}/{len(documents)} documents ({embedder.embedded} through "
+                         f"the model), {rate:.0f} texts/s, ETA {_duration(eta)}")
+
+        with (folder / "documents.jsonl").open("w", encoding="utf-8") as docs_out, \
+                (folder / "passages.jsonl").open("w", encoding="utf-8") as passages_out:
+            for number, d in enumerate(documents):
+                with timer("clean + cut"):
+                    c = clean(d)
+                    meta = merge(SourceMeta(title=c.title, url=d.url, published=parse_date(c.published)),
+                                 overrides.get(d.doc_id))
+                    c.title = meta.title  # the title embedded with every passage
+                    passages = make_passages(c, count, chunking)
+                    # One row per distinct prose sentence; passages point at their sentences by row number.
+                    rows: dict[tuple[int, int], int] = {}
+                    first_row = totals["sentences"]
+                    passage_rows = [[rows.setdefault(span, first_row + len(rows)) for span in p.sentences]
+                                    for p in passages]
+                    spans = list(rows)  # in row order
+                    table = np.array([(number, s, e) for s, e in spans], dtype=np.int64).reshape(-1, 3)
+                    # Two vectors a sentence: alone (which sentence answers: highlights and the "no answer" model)
+                    # and with its neighbours (SENTENCE_WINDOW: does this place in the text answer, for ranking).
+                    # Measured against either alone: docs/RETRIEVAL.md. Neighbours never cross documents, so a
+                    # document's sentences suffice.
+                    sentence_texts = [" ".join(c.visible(s, e).split()) for s, e in spans]
+                    pending[0].extend(p.embed_text for p in passages)
+                    pending[1].extend(sentence_texts)
+                    pending[2].extend(sentence_inputs(sentence_texts, table))
+                    sentence_table.extend(table.ravel().tolist())
+                    passage_texts.extend(p.text for p in passages)
+                    titles.append(meta.title or "")
+                    totals["passages"] += len(passages)
+                    totals["sentences"] += len(spans)
+                with timer("write documents.jsonl + passages.jsonl"):
+                    docs_out.write(json.dumps({
+                        "doc_id": d.doc_id, **meta.as_dict(), "title": meta.title or d.doc_id,
+                        "kind": d.kind, "sha256": d.sha256, "text": d.text,
+                        **({"source_sha256": d.source_sha256} if d.source_sha256 else {}),
+                    }, ensure_ascii=False) + "\n")
+                    for p, prow in zip(passages, passage_rows, strict=True):
+                        passages_out.write(json.dumps({
+                            "doc_id": p.doc_id, "start": p.start, "end": p.end, "section": p.section,
+                            "sentences": prow,
+                        }, ensure_ascii=False) + "\n")
+                if sum(map(len, pending)) >= chunk_texts:
+                    flush(number + 1)
+            if any(pending):
+                flush(len(documents))
+        if not totals["passages"]:
+            raise ValueError("the sources hold no indexable text")
+        embedder.close()
+        embedder.ensure_encoder_folder()  # a build that embedded nothing still ships the encoder
+        totals["embedded"] = embedder.embedded
+        progress(f"cut {totals['passages']} passages, {totals['sentences']} sentences; "
+                 f"{sum(map(len, embedder.keys))} texts, {embedder.embedded} embedded, {embedder.reused} reused "
+                 "from the live version, the rest repeated within this build")
+
+        with timer("write vector_keys.json + sentences.npy"):
+            (folder / VECTOR_KEYS).write_text(json.dumps(dict(zip(KINDS, embedder.keys, strict=True))),
+                                              encoding="utf-8")
+            np.save(folder / "sentences.npy", np.frombuffer(sentence_table, dtype=np.int64).reshape(-1, 3))
         progress("building keyword index")
-        # Two fields: passage bodies, and document titles (scored once per document, added to its passages).
-        build_keyword_index([p.text for p in passages], folder / "bm25")
-        titles = [m.title or "" for m in metas]
-        if any(titles):
-            build_keyword_index(titles, folder / "bm25_title")
-        if previous is not None and cache and (previous / "encoder" / "model.onnx").is_file():
-            shutil.copytree(previous / "encoder", folder / "encoder")  # same model: reuse its export
-        else:
-            progress("exporting the query encoder")
-            from indexer.onnx_export import export_onnx
-
-            export_onnx(model.model_path(), folder / "encoder")
-
-        with (folder / "documents.jsonl").open("w", encoding="utf-8") as f:
-            for d, meta in zip(documents, metas, strict=True):
-                f.write(json.dumps({
-                    "doc_id": d.doc_id, **meta.as_dict(), "title": meta.title or d.doc_id,
-                    "kind": d.kind, "sha256": d.sha256, "text": d.text,
-                    **({"source_sha256": d.source_sha256} if d.source_sha256 else {}),
-                }, ensure_ascii=False) + "\n")
-        with (folder / "passages.jsonl").open("w", encoding="utf-8") as f:
-            for p, rows in zip(passages, passage_sentences, strict=True):
-                f.write(json.dumps({
-                    "doc_id": p.doc_id, "start": p.start, "end": p.end, "section": p.section, "sentences": rows,
-                }, ensure_ascii=False) + "\n")
+        with timer("BM25 keyword index"):
+            # Two fields: passage bodies, and document titles (scored once per document, added to its passages).
+            build_keyword_index(passage_texts, folder / "bm25")
+            del passage_texts[:]
+            if any(titles):
+                build_keyword_index(titles, folder / "bm25_title")
+        progress("writing the dense index")
+        with timer("dense index"):
+            passage_vectors = np.load(folder / PASSAGE_VECTORS_TMP, mmap_mode="r")
+            index = make_dense_index(passage_vectors)
+            del passage_vectors
+            faiss.write_index(index, str(folder / "dense.faiss"))
+            (folder / PASSAGE_VECTORS_TMP).unlink()
+        progress(timer.line())
         return {
             "model": {
                 "name": model.MODEL_NAME, "dimension": model.DIMENSION,
@@ -261,11 +487,11 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
             "sources": {d.doc_id: d.sha256 for d in documents},
             "metadata_file": str(metadata_file) if metadata_file and metadata_file.exists() else None,
             "fingerprint": sources_fingerprint(documents, chunking, overrides),
-            "counts": {"documents": len(documents), "passages": len(passages), "sentences": len(sentence_table),
-                       "embedded": embedded["count"]},
+            "counts": {"documents": len(documents), "passages": totals["passages"],
+                       "sentences": totals["sentences"], "embedded": totals["embedded"]},
         }
 
     version = store.publish(index_dir, write)
-    progress(f"published {version} ({embedded['count']} texts embedded, the rest reused)")
-    return BuildReport(version, len(documents), len(passages), len(sentence_table), time.perf_counter() - began,
-                       embedded=embedded["count"])
+    progress(f"published {version} ({totals['embedded']} texts embedded, the rest reused)")
+    return BuildReport(version, len(documents), totals["passages"], totals["sentences"], time.perf_counter() - began,
+                       embedded=totals["embedded"])

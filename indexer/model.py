@@ -50,7 +50,8 @@ def _sentence_transformer():
 
 
 def embed(texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-    """L2-normalised float32 embeddings with sentence-transformers (the indexer's reference path)."""
+    """L2-normalised float32 embeddings with sentence-transformers: the reference the ONNX encoder (which the
+    indexer and the service embed with) is checked against in the tests."""
     if not texts:
         return np.zeros((0, DIMENSION), dtype=np.float32)
     vectors = _sentence_transformer().encode(

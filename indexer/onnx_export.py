@@ -158,3 +158,11 @@ def _check(onnx_file: Path, embedder, tokenizer, torch) -> None:
     cosine = float((got * want).sum(axis=1).min())
     if cosine < MIN_COSINE:
         raise RuntimeError(f"ONNX export drifts from torch: min cosine {cosine:.7f} < {MIN_COSINE}")
+
+
+if __name__ == "__main__":  # python -m indexer.onnx_export MODEL_DIR OUT_DIR (the indexer runs it as a child)
+    import sys
+
+    if len(sys.argv) != 3:
+        raise SystemExit("usage: python -m indexer.onnx_export MODEL_DIR OUT_DIR")
+    export_onnx(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -64,8 +64,10 @@ class FolderStore:
         if self.dense.ntotal != len(passages) or self.dense.d != DIMENSION:
             raise store.BadIndexError(f"{folder}: dense index does not match the passage table")
         self.sentence_table = np.load(folder / "sentences.npy")
-        self.sentence_vectors = np.load(folder / "sentence_vectors.npy")
-        self.context_vectors = np.load(folder / "sentence_context_vectors.npy")
+        # Memory-mapped: a query reads the rows of its candidates' sentences only, so the service holds
+        # (and the kernel keeps) the pages it uses, not every vector of a large index.
+        self.sentence_vectors = np.load(folder / "sentence_vectors.npy", mmap_mode="r")
+        self.context_vectors = np.load(folder / "sentence_context_vectors.npy", mmap_mode="r")
         if not len(self.sentence_table) == len(self.sentence_vectors) == len(self.context_vectors):
             raise store.BadIndexError(f"{folder}: sentence vectors do not match the sentence table")
         # Per document, its sentences sorted by start, for context lookups.

@@ -1,0 +1,169 @@
+"""The streamed ONNX build: its vectors agree with the torch model's, each distinct text meets the model
+once, the chunk size changes nothing, and a build that fails half-way publishes nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import shutil
+
+import numpy as np
+import pytest
+
+from corpus.cleaning import clean
+from corpus.documents import load_documents
+from corpus.passages import make_passages
+from indexer import build, model, store
+from indexer.build import VectorFile, build_index, sentence_inputs, text_key
+from service.encoder import QueryEncoder
+from service.search import load_searcher
+from tests.conftest import SEEDS
+
+VECTOR_FILES = ("sentence_vectors.npy", "sentence_context_vectors.npy")
+
+
+def seed_texts() -> list[str]:
+    """What the build embeds for the seeds: passages (title prefix), sentences alone and with neighbours."""
+    texts = []
+    count = model.token_counter()
+    for number, doc in enumerate(load_documents([SEEDS])):
+        c = clean(doc)
+        passages = make_passages(c, count)
+        texts += [p.embed_text for p in passages]
+        spans = list(dict.fromkeys(span for p in passages for span in p.sentences))
+        sentences = [" ".join(c.visible(s, e).split()) for s, e in spans]
+        table = np.array([(number, s, e) for s, e in spans], dtype=np.int64).reshape(-1, 3)
+        texts += sentences + sentence_inputs(sentences, table)
+    return texts
+
+
+def stored_vectors(version) -> dict[str, np.ndarray]:
+    """The vectors of a version by the hash of their text."""
+    import faiss
+
+    keys = json.loads((version / build.VECTOR_KEYS).read_text(encoding="utf-8"))
+    dense = faiss.read_index(str(version / "dense.faiss"))
+    arrays = [dense.reconstruct_n(0, dense.ntotal), *(np.load(version / name) for name in VECTOR_FILES)]
+    out = {}
+    for kind, vectors in zip(build.KINDS, arrays, strict=True):
+        out.update(zip(keys[kind], vectors, strict=True))
+    return out
+
+
+def test_onnx_vectors_agree_with_torch(seed_index):
+    """A sample of the texts the seeds index embeds: its stored (ONNX) vectors against torch's."""
+    texts = seed_texts()
+    sample = random.Random(7).sample(texts, 80) + [max(texts, key=len), min(texts, key=len)]
+    version = store.current_version(seed_index)
+    stored = stored_vectors(version)
+    got = np.stack([stored[text_key(t)] for t in sample])
+    want = model.embed(sample)
+    cosine = (got * want).sum(axis=1)
+    assert cosine.min() >= 0.999, cosine.min()
+    assert cosine.min() >= 0.9999  # in fact float32 rounding only
+    # and encode_bulk, however the texts are grouped into calls
+    encoder = QueryEncoder(version / "encoder", threads=1)
+    for tokens_per_call in (64, 4096):
+        again = encoder.encode_bulk(sample, tokens_per_call=tokens_per_call)
+        assert (again * want).sum(axis=1).min() >= 0.9999
+
+
+def test_each_distinct_text_is_embedded_once(tmp_path, monkeypatch):
+    same = "The same sentence stands in two records."
+    records = [
+        {"id": "a", "text": same},  # no title: passage, sentence and its context are one text
+        {"id": "b", "text": same},  # and again in another document (another chunk, too)
+        {"id": "c", "text": f"{same} A second sentence follows it. {same}"},
+        {"id": "d", "title": "Titled", "text": "Only one sentence here."},
+    ]
+    source = tmp_path / "corpus.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    seen: list[str] = []
+    original = QueryEncoder.encode_bulk
+
+    def spy(self, texts, *args, **kwargs):
+        seen.extend(texts)
+        return original(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(QueryEncoder, "encode_bulk", spy)
+    report = build_index([source], tmp_path / "index", metadata_file=None, chunk_texts=2)
+    version = report.version_dir
+    keys = json.loads((version / build.VECTOR_KEYS).read_text(encoding="utf-8"))
+    all_keys = [k for kind in build.KINDS for k in keys[kind]]
+    assert len(all_keys) > len(set(all_keys))  # the corpus does repeat texts
+    assert len(seen) == len(set(seen)) == len(set(all_keys)) == report.embedded
+    assert {text_key(t) for t in seen} == set(all_keys)
+    # every row of a repeated text holds the same vector
+    stored = {}
+    import faiss
+
+    dense = faiss.read_index(str(version / "dense.faiss"))
+    arrays = [dense.reconstruct_n(0, dense.ntotal), *(np.load(version / name) for name in VECTOR_FILES)]
+    for kind, vectors in zip(build.KINDS, arrays, strict=True):
+        for key, vector in zip(keys[kind], vectors, strict=True):
+            if key in stored:
+                np.testing.assert_array_equal(stored[key], vector)
+            stored.setdefault(key, vector)
+    assert load_searcher(tmp_path / "index").search("same sentence", k=3, min_score=0)
+
+
+def test_streamed_build_equals_one_chunk(seed_index, tmp_path):
+    """The seeds cut and embedded a few texts at a time give the index of one chunk (the session's
+    seed index: all its 1,018 texts fit one chunk): the same files, vectors equal to float rounding."""
+    whole = store.current_version(seed_index)
+    lines: list[str] = []
+    report = build_index([SEEDS], tmp_path / "index", chunk_texts=50, progress=lines.append)
+    streamed = report.version_dir
+    assert sum(" texts/s, ETA " in line for line in lines) >= 1, lines
+    a, b = (json.loads((v / store.MANIFEST).read_text(encoding="utf-8")) for v in (whole, streamed))
+    assert sorted(a["files"]) == sorted(b["files"])
+    for name in a["files"]:
+        if name not in (*VECTOR_FILES, "dense.faiss"):
+            assert a["files"][name] == b["files"][name], name
+    assert a["counts"] == b["counts"] and a["fingerprint"] == b["fingerprint"]
+    x, y = stored_vectors(whole), stored_vectors(streamed)
+    assert x.keys() == y.keys()
+    keys = sorted(x)
+    cosine = (np.stack([x[k] for k in keys]) * np.stack([y[k] for k in keys])).sum(axis=1)
+    assert cosine.min() >= 0.99999, cosine.min()
+
+
+def test_build_failing_midway_publishes_nothing(seed_index, tmp_path, monkeypatch):
+    index_dir = tmp_path / "index"
+    shutil.copytree(seed_index, index_dir)
+    before = sorted(p.name for p in index_dir.iterdir())
+    current = (index_dir / store.CURRENT).read_bytes()
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for p in SEEDS.iterdir():  # every text new, so that every chunk needs the model
+        (sources / p.name).write_text(p.read_text(encoding="utf-8").replace(" the ", " a "), encoding="utf-8")
+    calls = {"n": 0}
+    original = QueryEncoder.encode_bulk
+
+    def fail_on_third(self, texts, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("the model fell over")
+        return original(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(QueryEncoder, "encode_bulk", fail_on_third)
+    with pytest.raises(RuntimeError, match="fell over"):
+        build_index([sources], index_dir, chunk_texts=64)
+    assert calls["n"] == 3
+    assert (index_dir / store.CURRENT).read_bytes() == current
+    assert sorted(p.name for p in index_dir.iterdir()) == before  # no half-written version, no staging folder
+    assert load_searcher(index_dir).passage_count > 0
+
+
+@pytest.mark.parametrize("rows", [0, 1, 7])
+def test_vector_file_is_what_np_save_writes(tmp_path, rows):
+    vectors = np.random.default_rng(rows).standard_normal((rows, 384)).astype(np.float32)
+    f = VectorFile(tmp_path / "v.npy", 384)
+    for start in range(0, rows, 3):
+        f.append(vectors[start:start + 3])
+        assert np.array_equal(f.read(start), vectors[start])
+    f.close()
+    want = io.BytesIO()
+    np.save(want, vectors)
+    assert (tmp_path / "v.npy").read_bytes() == want.getvalue()
