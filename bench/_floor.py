@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from indexer import layout  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -100,7 +102,7 @@ def onnx_floor(index_dir: Path, n: int) -> dict:
     version = store.current_version(index_dir)
     if version is None:
         raise SystemExit(f"no index in {index_dir}")
-    encoder = QueryEncoder(version / "encoder")
+    encoder = QueryEncoder(version / layout.ENCODER)
     out = {
         "threads": encoder.session.get_session_options().intra_op_num_threads,
         "one": one_at_a_time(lambda q: encoder.encode([q]), n),

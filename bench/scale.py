@@ -39,7 +39,7 @@ import faiss
 import numpy as np
 from _common import ROOT, machine_info, machine_line, say, table, wait_until_quiet
 
-from indexer import dense
+from indexer import dense, layout
 
 EF_SEARCH = [16, 24, 32, 48, 64, 96, 128, 192, 256]
 
@@ -92,7 +92,7 @@ def real_vectors(index_dir: Path | None) -> dict | None:
     """Passage vectors of a real index and the on-topic benchmark questions encoded by its query encoder."""
     candidates = [index_dir] if index_dir else [Path("/tmp/kb-bench-index"), ROOT / "index"]
     for folder in candidates:
-        pointer = folder / "CURRENT"
+        pointer = folder / layout.CURRENT
         if not pointer.is_file():
             continue
         version = folder / pointer.read_text().strip()
@@ -101,9 +101,9 @@ def real_vectors(index_dir: Path | None) -> dict | None:
 
             from service.encoder import QueryEncoder
 
-            dense = faiss.read_index(str(version / "dense.faiss"))
+            dense = faiss.read_index(str(version / layout.DENSE))
             passages = dense.reconstruct_n(0, dense.ntotal)
-            queries = QueryEncoder(version / "encoder").encode(QUESTIONS[:42])  # the on-topic ones
+            queries = QueryEncoder(version / layout.ENCODER).encode(QUESTIONS[:42])  # the on-topic ones
         except Exception as exc:  # the realism check is optional
             say(f"realism check skipped ({type(exc).__name__}: {exc})")
             return None

@@ -24,7 +24,7 @@ from corpus.documents import Document, load_documents
 from corpus.metadata import DEFAULT_FILE as DEFAULT_METADATA
 from corpus.metadata import SourceMeta, load_overrides, merge, parse_date
 from corpus.passages import ChunkSettings, make_passages
-from indexer import model, store
+from indexer import layout, model, store
 from indexer.dense import describe, make_dense_index
 from indexer.keyword import build_keyword_index
 
@@ -42,8 +42,8 @@ class BuildReport:
     embedded: int = 0  # texts that went through the model (the others were reused from the live version)
 
 
-VECTOR_KEYS = "vector_keys.json"
-CONTEXT_VECTORS = "sentence_context_vectors.npy"  # each sentence read with its neighbours
+VECTOR_KEYS = layout.VECTOR_KEYS
+CONTEXT_VECTORS = layout.CONTEXT_VECTORS  # each sentence read with its neighbours
 
 
 def text_key(text: str) -> str:
@@ -69,8 +69,8 @@ class PreviousVectors:
         try:
             store.verify(version, model.MODEL_NAME, model.DIMENSION)
             keys = json.loads((version / VECTOR_KEYS).read_text(encoding="utf-8"))
-            dense = faiss.read_index(str(version / "dense.faiss"))
-            arrays = [dense.reconstruct_n(0, dense.ntotal), np.load(version / "sentence_vectors.npy", mmap_mode="r")]
+            dense = faiss.read_index(str(version / layout.DENSE))
+            arrays = [dense.reconstruct_n(0, dense.ntotal), np.load(version / layout.SENTENCE_VECTORS, mmap_mode="r")]
             if "contexts" in keys:
                 arrays.append(np.load(version / CONTEXT_VECTORS, mmap_mode="r"))
         except (store.BadIndexError, OSError, ValueError, RuntimeError):
@@ -297,18 +297,18 @@ class _Embedder:
 
             with self.timer("load the ONNX encoder"):
                 # One single-thread session, run by one lane per core (QueryEncoder.encode_bulk).
-                self._encoder = QueryEncoder(self.folder / "encoder", threads=1)
+                self._encoder = QueryEncoder(self.folder / layout.ENCODER, threads=1)
             self.ready_at = time.perf_counter()
         return self._encoder
 
     def ensure_encoder_folder(self) -> None:
-        target = self.folder / "encoder"
+        target = self.folder / layout.ENCODER
         if target.is_dir():
             return
         with self.timer("ONNX export (or copy) of the encoder"):
-            if self.previous is not None and self.reuse and (self.previous / "encoder" / "model.onnx").is_file():
+            if self.previous is not None and self.reuse and (self.previous / layout.ENCODER / "model.onnx").is_file():
                 self.progress(f"reusing the query encoder of {self.previous.name} (same model)")
-                shutil.copytree(self.previous / "encoder", target)
+                shutil.copytree(self.previous / layout.ENCODER, target)
             else:
                 self.progress("exporting the query encoder")
                 export_encoder(target)
@@ -355,7 +355,7 @@ class _Embedder:
 
 
 PASSAGE_VECTORS_TMP = ".passage_vectors.npy"  # passage vectors until they go into dense.faiss (then removed)
-SENTENCE_VECTORS = "sentence_vectors.npy"
+SENTENCE_VECTORS = layout.SENTENCE_VECTORS
 
 
 def _build(documents: list[Document], overrides: dict, previous: Path | None, index_dir: Path,
@@ -404,8 +404,8 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
                 progress(f"embedded {texts} texts of {done}/{len(documents)} documents ({embedder.embedded} through "
                          f"the model), {rate:.0f} texts/s, ETA {_duration(eta)}")
 
-        with (folder / "documents.jsonl").open("w", encoding="utf-8") as docs_out, \
-                (folder / "passages.jsonl").open("w", encoding="utf-8") as passages_out:
+        with (folder / layout.DOCUMENTS).open("w", encoding="utf-8") as docs_out, \
+                (folder / layout.PASSAGES).open("w", encoding="utf-8") as passages_out:
             for number, d in enumerate(documents):
                 with timer("clean + cut"):
                     c = clean(d)
@@ -460,20 +460,20 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
         with timer("write vector_keys.json + sentences.npy"):
             (folder / VECTOR_KEYS).write_text(json.dumps(dict(zip(KINDS, embedder.keys, strict=True))),
                                               encoding="utf-8")
-            np.save(folder / "sentences.npy", np.frombuffer(sentence_table, dtype=np.int64).reshape(-1, 3))
+            np.save(folder / layout.SENTENCES, np.frombuffer(sentence_table, dtype=np.int64).reshape(-1, 3))
         progress("building keyword index")
         with timer("BM25 keyword index"):
             # Two fields: passage bodies, and document titles (scored once per document, added to its passages).
-            build_keyword_index(passage_texts, folder / "bm25")
+            build_keyword_index(passage_texts, folder / layout.BODY_KEYWORDS)
             del passage_texts[:]
             if any(titles):
-                build_keyword_index(titles, folder / "bm25_title")
+                build_keyword_index(titles, folder / layout.TITLE_KEYWORDS)
         progress("writing the dense index")
         with timer("dense index"):
             passage_vectors = np.load(folder / PASSAGE_VECTORS_TMP, mmap_mode="r")
             index = make_dense_index(passage_vectors)
             del passage_vectors
-            faiss.write_index(index, str(folder / "dense.faiss"))
+            faiss.write_index(index, str(folder / layout.DENSE))
             (folder / PASSAGE_VECTORS_TMP).unlink()
         progress(timer.line())
         return {

@@ -1,19 +1,8 @@
 """The index on disk: a folder of plain files described by a manifest, published atomically.
 
-Layout of an index folder (``KB_INDEX_DIR``)::
-
-    CURRENT                      name of the live version folder (replaced atomically)
-    .lock                        builds hold an exclusive flock on it from start to publish
-    v-<time>-<hash>-<random>/    one complete, immutable version
-        manifest.json            format, model, chunking, sources' hashes, files' hashes, build time
-        documents.jsonl          doc_id, title, published, url, sha256, text
-        passages.jsonl           doc_id, start, end, section, first sentence, sentence count
-        sentences.npy            (n, 3) int64: document number, start, end
-        dense.faiss              passage vectors
-        sentence_vectors.npy     sentence vectors, each sentence alone (highlights, "no answer")
-        sentence_context_vectors.npy  each sentence read with its neighbours (ranking)
-        bm25/                    bm25s keyword index
-        encoder/                 ONNX query encoder + tokenizer (serve path without torch)
+Layout of an index folder (``KB_INDEX_DIR``): ``indexer/layout.py`` names every file and says what it
+holds; besides them, ``.lock`` (builds hold an exclusive flock on it from start to publish) and
+``.build-*`` folders of builds in progress.
 
 A build takes the lock (a second build waits for it), writes a new version into a uniquely named
 ``.build-*`` folder, renames it to a unique version name and then replaces ``CURRENT``; a crash or
@@ -36,9 +25,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
+from indexer import layout
+
 FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-CURRENT = "CURRENT"
+MANIFEST = layout.MANIFEST
+CURRENT = layout.CURRENT
 LOCK = ".lock"
 KEEP_VERSIONS = 2
 MAX_POINTER_BYTES = 256
@@ -46,9 +37,8 @@ MAX_POINTER_BYTES = 256
 _VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # Files every version has (the serve path reads them), besides the bm25/ and encoder/ folders.
-REQUIRED_FILES = ("documents.jsonl", "passages.jsonl", "dense.faiss", "sentences.npy", "sentence_vectors.npy",
-                  "sentence_context_vectors.npy")
-REQUIRED_FOLDERS = ("bm25/", "encoder/")
+REQUIRED_FILES = layout.REQUIRED
+REQUIRED_FOLDERS = (f"{layout.BODY_KEYWORDS}/", f"{layout.ENCODER}/")
 
 
 class BadIndexError(Exception):

@@ -13,7 +13,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from indexer import store
+from indexer import layout, store
 from indexer.keyword import KeywordIndex
 from indexer.model import DIMENSION, MODEL_NAME
 from service.stores import DocumentRecord, PassageTable, Sentences, Span, Within
@@ -36,8 +36,8 @@ class FolderStore:
             raise store.BadIndexError(f"{version_dir}: cannot load ({type(exc).__name__}: {exc})") from exc
 
     def _load(self, folder: Path) -> None:
-        raw_docs = [json.loads(line) for line in (folder / "documents.jsonl").open(encoding="utf-8")]
-        passages = [json.loads(line) for line in (folder / "passages.jsonl").open(encoding="utf-8")]
+        raw_docs = [json.loads(line) for line in (folder / layout.DOCUMENTS).open(encoding="utf-8")]
+        passages = [json.loads(line) for line in (folder / layout.PASSAGES).open(encoding="utf-8")]
         counts: dict[str, int] = {}
         for p in passages:
             counts[p["doc_id"]] = counts.get(p["doc_id"], 0) + 1
@@ -60,14 +60,14 @@ class FolderStore:
         self.p_sentence_first = np.cumsum(self.p_sentence_count) - self.p_sentence_count
         self.p_sentence_flat = np.concatenate([np.zeros(0, dtype=np.int64), *p_sentences])
 
-        self.dense = faiss.read_index(str(folder / "dense.faiss"))
+        self.dense = faiss.read_index(str(folder / layout.DENSE))
         if self.dense.ntotal != len(passages) or self.dense.d != DIMENSION:
             raise store.BadIndexError(f"{folder}: dense index does not match the passage table")
-        self.sentence_table = np.load(folder / "sentences.npy")
+        self.sentence_table = np.load(folder / layout.SENTENCES)
         # Memory-mapped: a query reads the rows of its candidates' sentences only, so the service holds
         # (and the kernel keeps) the pages it uses, not every vector of a large index.
-        self.sentence_vectors = np.load(folder / "sentence_vectors.npy", mmap_mode="r")
-        self.context_vectors = np.load(folder / "sentence_context_vectors.npy", mmap_mode="r")
+        self.sentence_vectors = np.load(folder / layout.SENTENCE_VECTORS, mmap_mode="r")
+        self.context_vectors = np.load(folder / layout.CONTEXT_VECTORS, mmap_mode="r")
         if not len(self.sentence_table) == len(self.sentence_vectors) == len(self.context_vectors):
             raise store.BadIndexError(f"{folder}: sentence vectors do not match the sentence table")
         # Per document, its sentences sorted by start, for context lookups.
@@ -76,8 +76,8 @@ class FolderStore:
             self.doc_sentences[d].append((s, e))
         for spans in self.doc_sentences:
             spans.sort()
-        self.body = KeywordIndex(folder / "bm25")
-        self.title = KeywordIndex(folder / "bm25_title") if (folder / "bm25_title").is_dir() else None
+        self.body = KeywordIndex(folder / layout.BODY_KEYWORDS)
+        self.title = KeywordIndex(folder / layout.TITLE_KEYWORDS) if (folder / layout.TITLE_KEYWORDS).is_dir() else None
 
     def documents(self) -> list[DocumentRecord]:
         return self._documents
@@ -134,7 +134,7 @@ class FolderStore:
         return spans[pos]
 
     def encoder_dir(self) -> Path:
-        return self.version_dir / "encoder"
+        return self.version_dir / layout.ENCODER
 
     def close(self) -> None:
         pass

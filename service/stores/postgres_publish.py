@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from corpus.metadata import DEFAULT_FILE as DEFAULT_METADATA
-from indexer import store
+from indexer import layout, store
 from indexer.model import DIMENSION, MODEL_NAME
 from service.stores.postgres import (
     GLOBAL_TABLES,
@@ -152,13 +152,13 @@ def read_version(folder: Path) -> FolderVersion:
     import faiss
 
     manifest = store.verify(folder, MODEL_NAME, DIMENSION)
-    documents = [json.loads(line) for line in (folder / "documents.jsonl").open(encoding="utf-8")]
-    passages = [json.loads(line) for line in (folder / "passages.jsonl").open(encoding="utf-8")]
-    dense = faiss.read_index(str(folder / "dense.faiss"))
+    documents = [json.loads(line) for line in (folder / layout.DOCUMENTS).open(encoding="utf-8")]
+    passages = [json.loads(line) for line in (folder / layout.PASSAGES).open(encoding="utf-8")]
+    dense = faiss.read_index(str(folder / layout.DENSE))
     passage_vectors = dense.reconstruct_n(0, dense.ntotal)
-    sentence_table = np.load(folder / "sentences.npy")
-    sentence_vectors = np.load(folder / "sentence_vectors.npy")
-    context_vectors = np.load(folder / "sentence_context_vectors.npy")
+    sentence_table = np.load(folder / layout.SENTENCES)
+    sentence_vectors = np.load(folder / layout.SENTENCE_VECTORS)
+    context_vectors = np.load(folder / layout.CONTEXT_VECTORS)
     if len(passage_vectors) != len(passages) or not len(sentence_table) == len(sentence_vectors) == len(
             context_vectors):
         raise PublishError(f"{folder}: vectors do not match the passage and sentence tables")
@@ -168,9 +168,9 @@ def read_version(folder: Path) -> FolderVersion:
         if "\x00" in d["text"] or "\x00" in d["doc_id"]:
             raise PublishError(f"{d['doc_id']!r}: holds a NUL character, which PostgreSQL text cannot store")
     body = [texts[number[p["doc_id"]]][p["start"]:p["end"]] for p in passages]
-    fields = [field_postings("body", folder / "bm25", body)]
-    if (folder / "bm25_title").is_dir():
-        fields.append(field_postings("title", folder / "bm25_title", [d["title"] for d in documents]))
+    fields = [field_postings("body", folder / layout.BODY_KEYWORDS, body)]
+    if (folder / layout.TITLE_KEYWORDS).is_dir():
+        fields.append(field_postings("title", folder / layout.TITLE_KEYWORDS, [d["title"] for d in documents]))
     return FolderVersion(folder, manifest, documents, passages, sentence_table, sentence_vectors, context_vectors,
                          passage_vectors, fields)
 
