@@ -293,12 +293,14 @@ class _Embedder:
         """The ONNX encoder of this version, exported (or copied from the live version) on first use."""
         if self._encoder is None:
             self.ensure_encoder_folder()
-            from service.encoder import QueryEncoder
+            from service.encoder import QueryEncoder, available_cores
 
             with self.timer("load the ONNX encoder"):
                 # One single-thread session, run by one lane per core (QueryEncoder.encode_bulk).
                 self._encoder = QueryEncoder(self.folder / layout.ENCODER, threads=1)
             self.ready_at = time.perf_counter()
+            lanes = self.threads or available_cores()
+            self.progress(f"embedding with the ONNX encoder, {lanes} lane{'s' if lanes > 1 else ''}")
         return self._encoder
 
     def ensure_encoder_folder(self) -> None:
@@ -453,7 +455,7 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
         embedder.close()
         embedder.ensure_encoder_folder()  # a build that embedded nothing still ships the encoder
         totals["embedded"] = embedder.embedded
-        progress(f"cut {totals['passages']} passages, {totals['sentences']} sentences; "
+        progress(f"{totals['passages']} passages, {totals['sentences']} sentences: "
                  f"{sum(map(len, embedder.keys))} texts, {embedder.embedded} embedded, {embedder.reused} reused "
                  "from the live version, the rest repeated within this build")
 
