@@ -34,46 +34,35 @@ def _fail(msg: str, code: int = 2) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    """Build into the index folder, or with ``--store`` into a temporary folder published to the database."""
     from corpus.documents import SourceError
-    from indexer.build import build_index
 
     sources = [Path(s) for s in args.sources] or [get_settings().sources]
-    if args.store:
-        return _index_into_store(args, sources)
+    options = {"progress": _say, "show_bars": sys.stderr.isatty(), "only_if_stale": args.if_stale,
+               "metadata_file": args.metadata}
+    kept = "the store's live version" if args.store else "the previous index"
     try:
-        report = build_index(sources, args.index_dir, progress=_say, show_bars=sys.stderr.isatty(),
-                             only_if_stale=args.if_stale, metadata_file=args.metadata)
+        if args.store:
+            from service.stores.postgres import redact
+            from service.stores.postgres_publish import index_into_store
+
+            report = index_into_store(sources, args.store, **options)
+            live = f"the store's live version {report.version} is"
+            where = f"{report.version} live in {redact(args.store)}"
+        else:
+            from indexer.build import build_index
+
+            report = build_index(sources, args.index_dir, **options)
+            live, where = "index is", str(report.version_dir)
     except KeyboardInterrupt:
-        return _fail("interrupted; the previous index (if any) is untouched", 130)
+        return _fail(f"interrupted; {kept} (if any) is untouched", 130)
     except (SourceError, ValueError) as exc:
         return _fail(str(exc))
     if report.skipped:
-        _say(f"index is up to date ({report.passages} passages from {report.documents} documents)")
+        _say(f"{live} up to date ({report.passages} passages from {report.documents} documents)")
     else:
         _say(f"indexed {report.documents} documents: {report.passages} passages, {report.sentences} sentences "
-             f"in {report.seconds:.1f}s -> {report.version_dir}")
-    return 0
-
-
-def _index_into_store(args: argparse.Namespace, sources: list[Path]) -> int:
-    """``kb index --store``: build into a temporary folder, then publish the version to the database."""
-    from corpus.documents import SourceError
-    from service.stores.postgres import redact
-    from service.stores.postgres_publish import index_into_store
-
-    try:
-        report = index_into_store(sources, args.store, progress=_say, show_bars=sys.stderr.isatty(),
-                                  only_if_stale=args.if_stale, metadata_file=args.metadata)
-    except KeyboardInterrupt:
-        return _fail("interrupted; the store's live version (if any) is untouched", 130)
-    except (SourceError, ValueError) as exc:
-        return _fail(str(exc))
-    if report.skipped:
-        _say(f"the store's live version {report.version} is up to date ({report.passages} passages from "
-             f"{report.documents} documents)")
-    else:
-        _say(f"indexed {report.documents} documents: {report.passages} passages, {report.sentences} sentences "
-             f"in {report.seconds:.1f}s -> {report.version} live in {redact(args.store)}")
+             f"in {report.seconds:.1f}s -> {where}")
     return 0
 
 

@@ -11,6 +11,7 @@ CSL engine is slow next to the search itself.
 
 from __future__ import annotations
 
+import bisect
 import html
 import json
 import re
@@ -88,9 +89,25 @@ def csl_item(doc) -> dict:
 
 def paragraph_of(text: str, offset: int) -> int:
     """1-based number of the non-empty line (paragraph) that holds `offset`."""
-    before = text[:offset]
-    count = sum(1 for line in before.split("\n")[:-1] if line.strip())
-    return count + 1
+    line_start = text.rfind("\n", 0, offset) + 1
+    return bisect.bisect_left(_paragraph_starts(text), line_start) + 1
+
+
+@lru_cache(maxsize=256)
+def _paragraph_starts(text: str) -> list[int]:
+    """Offsets where the text's non-empty lines start (once per document, not once per citation)."""
+    starts, position = [], 0
+    for line in text.split("\n"):
+        if line.strip():
+            starts.append(position)
+        position += len(line) + 1
+    return starts
+
+
+@lru_cache(maxsize=4096)
+def _item_json(doc) -> str:
+    """The document's CSL item as the rendering cache's key (built once per document)."""
+    return json.dumps(csl_item(doc), sort_keys=True)
 
 
 @cache
@@ -188,7 +205,7 @@ def nest_quotes(text: str) -> str:
 
 def reference(doc, style: str = DEFAULT_STYLE) -> tuple[str, str]:
     """(plain text, HTML) of the document's reference entry in a style."""
-    ref_html, _ = _render(json.dumps(csl_item(doc), sort_keys=True), REFERENCE_STYLE[style], 1)
+    ref_html, _ = _render(_item_json(doc), REFERENCE_STYLE[style], 1)
     return _plain(ref_html), ref_html
 
 
@@ -199,7 +216,7 @@ def cite(doc, start: int, end: int, style: str = DEFAULT_STYLE) -> Citation:
         raise CitationError(f"range [{start}, {end}) is outside the document (length {len(doc.text)})")
     quote = doc.text[start:end]
     paragraph = paragraph_of(doc.text, start + len(quote) - len(quote.lstrip()))
-    ref_html, in_text_html = _render(json.dumps(csl_item(doc), sort_keys=True), REFERENCE_STYLE[style], paragraph)
+    ref_html, in_text_html = _render(_item_json(doc), REFERENCE_STYLE[style], paragraph)
     ref, in_text = _plain(ref_html), _plain(in_text_html)
     shown = _squash(quote)
     if style == "markdown":

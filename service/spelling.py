@@ -23,6 +23,7 @@ MAX_NAMES = 50_000
 
 class Speller:
     def __init__(self, names: list[str], known_stems: set[str]) -> None:
+        self.stemmer = Stemmer.Stemmer("english")
         self.known_stems = known_stems
         self.by_length: dict[int, list[str]] = {}
         for name in names:
@@ -47,7 +48,7 @@ class Speller:
 
     def _known(self, word: str) -> bool:
         folded = word.casefold()
-        return folded in self.known_stems or Stemmer.Stemmer("english").stemWord(folded) in self.known_stems
+        return folded in self.known_stems or self.stemmer.stemWord(folded) in self.known_stems
 
     def closest(self, word: str) -> str | None:
         if len(word) < MIN_LENGTH or not word[:1].isupper() or self._known(word):
