@@ -27,6 +27,7 @@ from corpus.passages import ChunkSettings, make_passages
 from indexer import layout, model, store
 from indexer.dense import describe, make_dense_index
 from indexer.keyword import build_keyword_index
+from indexer.onnx_export import PRECISIONS
 
 Progress = Callable[[str], None]
 
@@ -61,13 +62,15 @@ class PreviousVectors:
     memory-mapped and the passage vectors read from the FAISS index: nothing is copied per text.
     """
 
-    def __init__(self, version: Path | None) -> None:
+    def __init__(self, version: Path | None, precision: str = "float32") -> None:
         self.arrays: list[np.ndarray] = []
         self.where: dict[str, tuple[int, int]] = {}  # text key -> (array number, row)
         if version is None or not (version / VECTOR_KEYS).is_file():
             return
         try:
-            store.verify(version, model.MODEL_NAME, model.DIMENSION)
+            manifest = store.verify(version, model.MODEL_NAME, model.DIMENSION)
+            if precision_of(manifest) != precision:  # another encoder's vectors
+                return
             keys = json.loads((version / VECTOR_KEYS).read_text(encoding="utf-8"))
             dense = faiss.read_index(str(version / layout.DENSE))
             arrays = [dense.reconstruct_n(0, dense.ntotal), np.load(version / layout.SENTENCE_VECTORS, mmap_mode="r")]
@@ -92,7 +95,8 @@ class PreviousVectors:
 
 
 # What the model reads for each vector; a change here makes every index stale (rebuilt by --if-stale).
-EMBEDDING_INPUTS = "passage: title prefix + text; sentence: alone, and with one neighbour either side"
+EMBEDDING_INPUTS = ("passage: title prefix + text; sentence: alone, and with one neighbour either side "
+                    "(alone again in a one-passage document)")
 SENTENCE_WINDOW = 1  # neighbours on each side embedded with a sentence (measured: docs/RETRIEVAL.md)
 
 
@@ -117,19 +121,25 @@ def sentence_inputs(texts: list[str], table: np.ndarray, window: int = SENTENCE_
     return out
 
 
-def sources_fingerprint(documents: list[Document], chunking: ChunkSettings, overrides: dict) -> dict[str, str]:
+def precision_of(manifest: dict) -> str:
+    """The encoder precision a version was built with (versions from before the option: float32)."""
+    return str(manifest.get("model", {}).get("precision", "float32"))
+
+
+def sources_fingerprint(documents: list[Document], chunking: ChunkSettings, overrides: dict,
+                        precision: str = "float32") -> dict[str, str]:
     def digest(value: object) -> str:
         return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
     return {d.doc_id: d.sha256 for d in documents} | {
         "__chunking__": digest(chunking.as_dict()),
-        "__embedding__": EMBEDDING_INPUTS,
+        "__embedding__": EMBEDDING_INPUTS + ("" if precision == "float32" else f"; encoder {precision}"),
         "__metadata__": digest({d.doc_id: overrides.get(d.doc_id) for d in documents}),
     }
 
 
 def up_to_date(version: Path | None, documents: list[Document], chunking: ChunkSettings,
-               overrides: dict) -> dict | None:
+               overrides: dict, precision: str = "float32") -> dict | None:
     """The live version's manifest when it was built from exactly these documents with these settings
     and is intact; None otherwise."""
     if version is None:
@@ -141,7 +151,8 @@ def up_to_date(version: Path | None, documents: list[Document], chunking: ChunkS
     counts = manifest.get("counts")
     if not isinstance(counts, dict) or not all(type(counts.get(k)) is int for k in ("passages", "sentences")):
         return None
-    return manifest if manifest.get("fingerprint") == sources_fingerprint(documents, chunking, overrides) else None
+    fingerprint = sources_fingerprint(documents, chunking, overrides, precision)
+    return manifest if manifest.get("fingerprint") == fingerprint else None
 
 
 def live_version(index_dir: Path, progress: Progress) -> Path | None:
@@ -163,11 +174,16 @@ def build_index(
     metadata_file: Path | None = DEFAULT_METADATA,
     chunk_texts: int | None = None,
     threads: int | None = None,
+    precision: str = "float32",
 ) -> BuildReport:
     """Build a new version of the index in ``index_dir`` from ``sources`` and publish it.
 
     ``chunk_texts`` is how many texts are cut and embedded at a time (default ``CHUNK_TEXTS``; it does not
-    change the result), ``threads`` the model's threads (default: every core this process may use)."""
+    change the result), ``threads`` the model's threads (default: every core this process may use),
+    ``precision`` the encoder's arithmetic (``indexer.onnx_export.PRECISIONS``; int8 is faster and ranks a
+    little differently, so it is part of the version and of its staleness)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
     began = time.perf_counter()
     documents = load_documents(sources)
     read_seconds = time.perf_counter() - began
@@ -177,12 +193,13 @@ def build_index(
     # One build at a time per index folder, from reading the live version to publishing the new one.
     with store.build_lock(index_dir, on_wait=progress):
         previous = live_version(index_dir, progress)
-        manifest = up_to_date(previous, documents, chunking, overrides) if only_if_stale else None
+        manifest = up_to_date(previous, documents, chunking, overrides, precision) if only_if_stale else None
         if previous is not None and manifest is not None:
             return BuildReport(previous, len(documents), manifest["counts"]["passages"],
                                manifest["counts"]["sentences"], time.perf_counter() - began, skipped=True)
         return _build(documents, overrides, previous, index_dir, chunking, progress, show_bars, metadata_file, began,
-                      chunk_texts=chunk_texts or CHUNK_TEXTS, threads=threads, read_seconds=read_seconds)
+                      chunk_texts=chunk_texts or CHUNK_TEXTS, threads=threads, read_seconds=read_seconds,
+                      precision=precision)
 
 
 #: Texts (passages, sentences alone, sentences with neighbours) cut, embedded and written at a time: the
@@ -254,10 +271,11 @@ class Timer:
         return "time by stage: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items())
 
 
-def export_encoder(out_dir: Path) -> None:
+def export_encoder(out_dir: Path, precision: str = "float32") -> None:
     """Export the ONNX encoder (``indexer.onnx_export``) in a child process, so that torch, which only the
     export needs, never loads into the build itself (its memory would stay with the build to the end)."""
-    proc = subprocess.run([sys.executable, "-m", "indexer.onnx_export", str(model.model_path()), str(out_dir)],
+    proc = subprocess.run([sys.executable, "-m", "indexer.onnx_export", str(model.model_path()), str(out_dir),
+                           precision],
                           capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
@@ -277,8 +295,9 @@ class _Embedder:
     version (incremental re-indexing), or the model."""
 
     def __init__(self, folder: Path, previous: Path | None, reuse: PreviousVectors, timer: Timer,
-                 progress: Progress, threads: int | None) -> None:
+                 progress: Progress, threads: int | None, precision: str = "float32") -> None:
         self.folder, self.previous, self.reuse, self.timer, self.progress = folder, previous, reuse, timer, progress
+        self.precision = precision
         self.threads = threads
         self.files = [VectorFile(folder / name, model.DIMENSION) for name in (PASSAGE_VECTORS_TMP, SENTENCE_VECTORS,
                                                                               CONTEXT_VECTORS)]
@@ -309,11 +328,12 @@ class _Embedder:
             return
         with self.timer("ONNX export (or copy) of the encoder"):
             if self.previous is not None and self.reuse and (self.previous / layout.ENCODER / "model.onnx").is_file():
-                self.progress(f"reusing the query encoder of {self.previous.name} (same model)")
+                self.progress(f"reusing the query encoder of {self.previous.name} (same model and precision)")
                 shutil.copytree(self.previous / layout.ENCODER, target)
             else:
-                self.progress("exporting the query encoder")
-                export_encoder(target)
+                self.progress("exporting the query encoder" + ("" if self.precision == "float32" else
+                                                                f" ({self.precision})"))
+                export_encoder(target, self.precision)
 
     def add(self, texts: list[list[str]]) -> None:
         """Embed and write the next rows of the three files: ``texts[n]`` for file ``n``."""
@@ -363,19 +383,19 @@ SENTENCE_VECTORS = layout.SENTENCE_VECTORS
 def _build(documents: list[Document], overrides: dict, previous: Path | None, index_dir: Path,
            chunking: ChunkSettings, progress: Progress, show_bars: bool, metadata_file: Path | None,
            began: float, chunk_texts: int = CHUNK_TEXTS, threads: int | None = None,
-           read_seconds: float = 0.0) -> BuildReport:
+           read_seconds: float = 0.0, precision: str = "float32") -> BuildReport:
     """Read, clean, cut, embed and write the documents chunk by chunk into a new version.
 
     ``show_bars`` is accepted for the callers' sake; progress lines (rate and ETA) replace bars."""
     progress(f"read {len(documents)} documents")
     count = model.token_counter()
-    reuse = PreviousVectors(previous)
+    reuse = PreviousVectors(previous, precision)
     timer = Timer()
     timer.add("read documents", read_seconds)
     totals = {"passages": 0, "sentences": 0, "embedded": 0}
 
     def write(folder: Path) -> dict:
-        embedder = _Embedder(folder, previous, reuse, timer, progress, threads)
+        embedder = _Embedder(folder, previous, reuse, timer, progress, threads, precision)
         try:
             return fill(folder, embedder)
         except BaseException:
@@ -425,11 +445,14 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
                     # Two vectors a sentence: alone (which sentence answers: highlights and the "no answer" model)
                     # and with its neighbours (SENTENCE_WINDOW: does this place in the text answer, for ranking).
                     # Measured against either alone: docs/RETRIEVAL.md. Neighbours never cross documents, so a
-                    # document's sentences suffice.
+                    # document's sentences suffice. Ranking reads the window vectors only to compare the places
+                    # of a document that was cut (Searcher.fuse weighs them by 1 - 1/passages), so a document
+                    # that is one passage reuses the vectors of its sentences alone: same ranking, and on a
+                    # collection of short records about a third fewer tokens through the model.
                     sentence_texts = [" ".join(c.visible(s, e).split()) for s, e in spans]
                     pending[0].extend(p.embed_text for p in passages)
                     pending[1].extend(sentence_texts)
-                    pending[2].extend(sentence_inputs(sentence_texts, table))
+                    pending[2].extend(sentence_inputs(sentence_texts, table) if len(passages) > 1 else sentence_texts)
                     sentence_table.extend(table.ravel().tolist())
                     passage_texts.extend(p.text for p in passages)
                     titles.append(meta.title or "")
@@ -482,13 +505,14 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
             "model": {
                 "name": model.MODEL_NAME, "dimension": model.DIMENSION,
                 "max_seq_length": model.MAX_SEQ_LENGTH, "normalized": True, "similarity": "cosine (inner product)",
+                "precision": precision,
             },
             "dense_index": describe(index),
             "keyword_index": {"library": "bm25s", "stemmer": "english", "stopwords": "en"},
             "chunking": chunking.as_dict(),
             "sources": {d.doc_id: d.sha256 for d in documents},
             "metadata_file": str(metadata_file) if metadata_file and metadata_file.exists() else None,
-            "fingerprint": sources_fingerprint(documents, chunking, overrides),
+            "fingerprint": sources_fingerprint(documents, chunking, overrides, precision),
             "counts": {"documents": len(documents), "passages": totals["passages"],
                        "sentences": totals["sentences"], "embedded": totals["embedded"]},
         }

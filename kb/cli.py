@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from corpus.metadata import DEFAULT_FILE as DEFAULT_METADATA
+from indexer.onnx_export import PRECISIONS
 from service.citations import STYLES
 from service.config import ConfigError, get_settings, store_url
 
@@ -39,7 +40,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     sources = [Path(s) for s in args.sources] or [get_settings().sources]
     options = {"progress": _say, "show_bars": sys.stderr.isatty(), "only_if_stale": args.if_stale,
-               "metadata_file": args.metadata}
+               "metadata_file": args.metadata, "precision": args.precision}
     kept = "the store's live version" if args.store else "the previous index"
     try:
         if args.store:
@@ -249,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--if-stale", action="store_true", help="do nothing if the index already matches the sources")
     p.add_argument("--metadata", type=Path, default=DEFAULT_METADATA,
                    help="TOML of per-document title, author, site, url, published (default corpus/sources.toml)")
+    p.add_argument("--precision", choices=PRECISIONS, default="float32",
+                   help="the encoder's arithmetic: float32 (default) or int8, about 1.8x faster to embed with ranking "
+                        "within about 0.01 (docs/BENCHMARKS.md); queries use the same encoder")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("serve", help="serve the index over HTTP (FastAPI; API docs at /docs)",

@@ -42,15 +42,19 @@ FEATURES = (
     "brevity",  # 1 / the query's content words: a bare name or term ("RICE") is judged by its words, not cosines
     "brevity_coverage",  # brevity x coverage_top
     "quantity_missing",  # 1 when the question asks for a number, date or amount and that passage states none
-    "numbers_missing",  # share of the numbers the query states ("7 years", "2007") that passage does not
+    "numbers_missing",  # share of the quantities the query states ("7 years", "10%", "a fifth") that passage does not
     "names_missing",  # share of the capitalised names the query uses that passage and its title do not
     "markers_missing",  # comparison, frequency, extent and cause words of the query that passage lacks (0..1)
 )
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty"
-                     r"|thirty|forty|fifty|hundred|thousand|million|billion)\b", re.IGNORECASE)
+# A stated quantity: digits (a decimal, a share with "%" or "percent"), a number word, or a fraction or
+# ordinal ("a fifth", "third"). Compared as whole tokens: "10%" is not found in "100" or "2010".
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?:\s*%|\s*per\s?cent\b)?|\b(?:zero|one|two|three|four|five|six|seven"
+                     r"|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|half"
+                     r"|halves|third|thirds|quarter|quarters|fifth|fifths|tenth|tenths|dozen|percent)\b", re.IGNORECASE)
 # A capitalised word that does not open the text: a name ("Slack", "Jason Fried", "Azure").
 _NAME = re.compile(r"(?<=[\s(\"“'‘])([A-Z][\w&’'-]*)")
+_I_CONTRACTION = re.compile(r"I['’](?:m|ll|ve|d)$")  # "I'll", "I’m": not names
 _NOT_NAMES = frozenset("I A The What Which Who Whom Whose When Where Why How Is Are Do Does Did Can Could Should "
                        "Would Will In On At Of For And Or But To".split())
 
@@ -70,10 +74,11 @@ rarely exactly because cause causes caused leads result results due therefore gu
 weekly monthly quarterly daily annually once""".split())
 _WORDS = re.compile(r"[a-z]+")
 
-# Questions whose answer is a quantity (a year, an amount, a count, a share, a duration)...
+# Questions whose answer is a quantity (a year, an amount, a count, a share, a duration); "when" only where
+# it opens the question ("When was..."), not as a conjunction ("...help when you decide?")...
 _ASKS_QUANTITY = re.compile(
-    r"\b(?:when|what year|which year|how (?:much|many|long|often|old)|percentage|percent|share of|rate|ratio"
-    r"|salary|salaries|cost|costs|price|budget|revenue|valuation|formula|number of)\b", re.IGNORECASE)
+    r"(?:^|[.?!;:]\s+)when\b|\b(?:what year|which year|how (?:much|many|long|often|old)|percentage|percent|share of"
+    r"|rate|ratio|salary|salaries|cost|costs|price|budget|revenue|valuation|formula|number of)\b", re.IGNORECASE)
 # ...and what stating one looks like.
 _STATES_QUANTITY = re.compile(
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|hundred|thousand|million|billion"
@@ -102,7 +107,7 @@ def answer_features(searcher: Searcher, query: str, qv: np.ndarray, pool: Pool, 
     return np.array([pool.exact[top], dense, pool.exact[top] - fifth, coverage, unknown,
                      _sentence_coverage(searcher, pool, top, body), missing,
                      brevity, brevity * coverage, quantity_missing,
-                     _missing_share(_NUMBER.findall(query), passage),
+                     _numbers_missing(query, passage),
                      _missing_share(_names(query), f"{doc.title} {passage}"),
                      _markers_missing(query, passage)])
 
@@ -113,22 +118,37 @@ def _markers_missing(query: str, passage: str) -> float:
 
 
 def _names(text: str) -> list[str]:
-    return [n for n in _NAME.findall(text) if n not in _NOT_NAMES]
+    return [n for n in _NAME.findall(text) if n not in _NOT_NAMES and not _I_CONTRACTION.match(n)]
 
 
 _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve".split())}
 
 
+def _quantities(text: str) -> list[str]:
+    """The quantities a text states, normalised: small number words as digits, "percent" as "%"."""
+    out = []
+    for found in _NUMBER.findall(text.lower()):
+        token = re.sub(r"\s*per\s?cent$", "%", re.sub(r"\s+%", "%", found))
+        out.append(_NUMBER_WORDS.get(token, token))
+    return out
+
+
+def _numbers_missing(query: str, passage: str) -> float:
+    """Share of the quantities the query states that the passage does not state (as whole tokens)."""
+    asked = _quantities(query)
+    if not asked:
+        return 0.0
+    stated = set(_quantities(passage))
+    return sum(q not in stated for q in asked) / len(asked)
+
+
 def _missing_share(items: list[str], text: str) -> float:
-    """Share of the items (numbers, names) that do not occur in a text, ignoring case and whether a small
-    number is written in words or digits; 0 with no items."""
+    """Share of the items (names) that do not occur in a text, ignoring case; 0 with no items."""
     if not items:
         return 0.0
     lowered = text.lower()
-    present = set(_NUMBER.findall(lowered)) | {_NUMBER_WORDS.get(n, n) for n in _NUMBER.findall(lowered)}
-    return sum(_NUMBER_WORDS.get(i.lower(), i.lower()) not in present and i.lower() not in lowered
-               for i in items) / len(items)
+    return sum(i.lower() not in lowered for i in items) / len(items)
 
 
 def _coverage(searcher: Searcher, row: int, terms: list[tuple[Hashable | None, Hashable | None]]

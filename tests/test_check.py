@@ -108,3 +108,37 @@ def test_kb_check_marks_each_sentence(seed_index, tmp_path, capsys, fmt):
         assert "[^1]" in out and "\n[^1]: " in out and "**[unsupported]**" in out
     else:
         assert "[✓ " in out and "[⚠ unsupported" in out
+
+
+@pytest.mark.parametrize(("claim", "passage", "missing"), [
+    ("Leaders spend a fifth of their time mentoring.", "Leaders spend much of their time mentoring.", 1.0),
+    ("Set aside 10% of the budget.", "In 2010 they had 100 users and 10 teams.", 1.0),  # 10% is not 10, 100 or 2010
+    ("Set aside 10 percent of the budget.", "Set aside 10% of it.", 0.0),
+    ("The article lists seven steps.", "Here are 7 steps.", 0.0),
+    ("It took 3 years and 2 teams.", "It took 3 years.", 0.5),
+    ("Product leaders set the vision.", "Nothing numeric here.", 0.0),
+])
+def test_numbers_missing_compares_whole_quantities(claim, passage, missing):
+    """A claim's quantities (digits, shares, number words, fractions) must be stated as such, not occur
+    inside a longer number: the claim model's numbers_missing feature."""
+    from service.answerable import _numbers_missing
+
+    assert _numbers_missing(claim, passage) == missing
+
+
+@pytest.mark.parametrize(("question", "asks"), [
+    ("When was the Institute of Product Leadership founded?", True),
+    ("How much do product leaders earn?", True),
+    ("How does knowing your strengths help when you make product decisions?", False),  # "when" as a conjunction
+    ("Why do product leaders need empathy?", False),
+])
+def test_asks_for_a_quantity(question, asks):
+    from service.answerable import _ASKS_QUANTITY
+
+    assert bool(_ASKS_QUANTITY.search(question)) is asks
+
+
+def test_pronoun_contractions_are_not_names():
+    from service.answerable import _names
+
+    assert _names("Should the company I join change what I'll do, as Satya Nadella did?") == ["Satya", "Nadella"]

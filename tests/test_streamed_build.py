@@ -34,7 +34,7 @@ def seed_texts() -> list[str]:
         spans = list(dict.fromkeys(span for p in passages for span in p.sentences))
         sentences = [" ".join(c.visible(s, e).split()) for s, e in spans]
         table = np.array([(number, s, e) for s, e in spans], dtype=np.int64).reshape(-1, 3)
-        texts += sentences + sentence_inputs(sentences, table)
+        texts += sentences + (sentence_inputs(sentences, table) if len(passages) > 1 else sentences)
     return texts
 
 
@@ -167,3 +167,60 @@ def test_vector_file_is_what_np_save_writes(tmp_path, rows):
     want = io.BytesIO()
     np.save(want, vectors)
     assert (tmp_path / "v.npy").read_bytes() == want.getvalue()
+
+
+def test_one_passage_document_reuses_its_sentence_vectors(tmp_path):
+    """Window vectors go through the model only where ranking weighs them: in a document cut into several
+    passages (``Searcher.fuse`` scales the sentence weight by 1 - 1/passages). In a one-passage document
+    the window rows hold the sentences-alone vectors (quality of both ways: docs/RETRIEVAL.md)."""
+    short = "Wing flutter appears at high speed. Damping delays the onset. Tests confirm the model."
+    long = " ".join(f"Sentence number {i} discusses boundary layers and heat transfer in supersonic flow."
+                    for i in range(80))
+    source = tmp_path / "corpus.jsonl"
+    source.write_text(json.dumps({"id": "short", "title": "Flutter", "text": short}) + "\n"
+                      + json.dumps({"id": "long", "title": "Heat", "text": long}) + "\n", encoding="utf-8")
+    report = build_index([source], tmp_path / "index", metadata_file=None)
+    searcher = load_searcher(tmp_path / "index")
+    table = searcher.store.sentence_table
+    number = {d.doc_id: i for i, d in enumerate(searcher.documents)}
+    alone, context = np.asarray(searcher.store.sentence_vectors), np.asarray(searcher.store.context_vectors)
+    in_short, in_long = table[:, 0] == number["short"], table[:, 0] == number["long"]
+    assert searcher.doc_passages[number["short"]] == 1 and searcher.doc_passages[number["long"]] > 1
+    np.testing.assert_array_equal(context[in_short], alone[in_short])
+    assert not np.allclose(context[in_long], alone[in_long])  # read with neighbours where it counts
+    # passages + every sentence alone + the long document's windows (its first and last have one neighbour)
+    assert report.embedded == searcher.passage_count + len(table) + int(in_long.sum())
+    hits = searcher.search("what delays the onset of flutter?", k=1, min_score=0)
+    assert hits and hits[0].doc_id == "short"
+
+
+def test_int8_build_ships_its_encoder_and_never_mixes_with_float32(tmp_path):
+    """``--precision int8``: the version's encoder is the quantised one (queries use it too), its vectors are
+    that encoder's, and a float32 build of the same sources is stale and reuses none of them."""
+    records = [{"id": "a", "title": "Flutter", "text": "Wing flutter appears at high speed. Damping delays it."},
+               {"id": "b", "title": "Heat", "text": "Boundary layers carry heat away from the wall."}]
+    source = tmp_path / "corpus.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    index_dir = tmp_path / "index"
+    int8 = build_index([source], index_dir, metadata_file=None, precision="int8")
+    manifest = json.loads((int8.version_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["model"]["precision"] == "int8"
+    config = json.loads((int8.version_dir / "encoder" / "encoder.json").read_text(encoding="utf-8"))
+    assert config["precision"] == "int8"
+    searcher = load_searcher(index_dir)
+    texts = ["Wing flutter appears at high speed.", "Damping delays it."]  # two sentences alone
+    stored = stored_vectors(int8.version_dir)
+    got = np.stack([stored[text_key(t)] for t in texts])
+    encoder = QueryEncoder(int8.version_dir / "encoder")
+    want = encoder.encode(texts)
+    assert float((got * want).sum(axis=1).min()) > 0.9999  # the shipped encoder made them
+    # int8 scales activations per call: each text runs alone, so its vector never depends on its company
+    crowd = encoder.encode([texts[0], "A much longer neighbour text about supersonic wind tunnels and shocks."])
+    np.testing.assert_array_equal(crowd[0], encoder.encode(texts[:1])[0])
+    assert searcher.search("what delays flutter?", k=1, min_score=0)[0].doc_id == "a"
+
+    assert not build_index([source], index_dir, metadata_file=None, only_if_stale=True, precision="int8").embedded
+    float32 = build_index([source], index_dir, metadata_file=None, only_if_stale=True)
+    assert not float32.skipped and float32.embedded == int8.embedded  # nothing reused across precisions
+    config = json.loads((float32.version_dir / "encoder" / "encoder.json").read_text(encoding="utf-8"))
+    assert config["precision"] == "float32"

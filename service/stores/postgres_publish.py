@@ -336,7 +336,7 @@ def publish_folder(version_dir: Path, dsn: str, progress: Progress = lambda _msg
 
 def index_into_store(sources: list[Path], dsn: str, progress: Progress = lambda _msg: None,
                      show_bars: bool = False, only_if_stale: bool = False,
-                     metadata_file: Path | None = DEFAULT_METADATA) -> PublishReport:
+                     metadata_file: Path | None = DEFAULT_METADATA, precision: str = "float32") -> PublishReport:
     """``kb index --store``: build as for a folder (into a temporary one), then publish the version.
 
     ``only_if_stale``: nothing is built when the live version of the store was built from the same
@@ -358,11 +358,12 @@ def index_into_store(sources: list[Path], dsn: str, progress: Progress = lambda 
         except psycopg.Error as exc:
             raise PublishError(f"{redact(dsn)}: {' '.join(str(exc).split())}") from None
         if live is not None and live[1].get("fingerprint") == sources_fingerprint(documents, ChunkSettings(),
-                                                                                   overrides):
+                                                                                   overrides, precision):
             counts = live[1].get("counts") or {}
             return PublishReport(live[0], len(documents), counts.get("passages", 0), counts.get("sentences", 0),
                                  time.perf_counter() - began, skipped=True)
     with tempfile.TemporaryDirectory(prefix="kb-build-") as tmp:
-        report = build_index(sources, Path(tmp), progress=progress, show_bars=show_bars, metadata_file=metadata_file)
+        report = build_index(sources, Path(tmp), progress=progress, show_bars=show_bars, metadata_file=metadata_file,
+                             precision=precision)
         version = publish_folder(report.version_dir, dsn, progress)
     return PublishReport(version, report.documents, report.passages, report.sentences, time.perf_counter() - began)
