@@ -44,7 +44,7 @@ FILES = {
                  ROOT / "eval" / "near_questions_3.jsonl"],
     "claim": [SHARED / "claims.jsonl", ROOT / "eval" / "claims_2.jsonl", ROOT / "eval" / "claims_3.jsonl"],
 }
-# Scored with the model fitted on everything above, never fitted on. held_out_*.jsonl (written 2026-12-02 in
+# Scored with the model fitted on everything above, never fitted on. held_out_*.jsonl (written late on 2026-12-01 in
 # the shared files' style) choose nothing. The *_3/_4 and claims_4/_5 sets were written to be adversarial
 # (heavy paraphrase; swapped roles, altered details of the articles' examples); fitting on them too was
 # measured worse on the shared sets and on the held-out ones alike (docs/RETRIEVAL.md), so they are reported.

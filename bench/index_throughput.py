@@ -58,10 +58,10 @@ def _stage_of(msg: str) -> str | None:
     return next((stage for prefix, stage in STAGES if msg.startswith(prefix)), None)
 
 
-def one_build(sources: list[Path], index_dir: Path) -> dict:
+def one_build(sources: list[Path], index_dir: Path, extra: list[str] = ()) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
-    proc = subprocess.Popen([*KB, "index", *map(str, sources), "--index-dir", str(index_dir)], cwd=ROOT,
+    proc = subprocess.Popen([*KB, "index", *map(str, sources), "--index-dir", str(index_dir), *extra], cwd=ROOT,
                             env=bench_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines: list[tuple[float, str]] = []
     current = {"stage": "interpreter start + imports + read documents"}
@@ -143,6 +143,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1, help="builds to run, each into a fresh folder (default 1)")
     ap.add_argument("--quiet-wait", type=float, default=60.0,
                     help="wait up to this long for other processes to leave the CPUs idle (default 60)")
+    ap.add_argument("--precision", choices=("float32", "int8"), help="passed to kb index (default: its default)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
     ap.add_argument("--save", type=Path, help="also write the JSON result to this file")
     args = ap.parse_args()
@@ -159,7 +160,8 @@ def main() -> int:
         folder = Path(tempfile.mkdtemp(prefix="kb-bench-build-"))
         try:
             say(f"build {n + 1}/{args.repeat}: kb index {' '.join(map(str, sources))} --index-dir {folder}")
-            builds.append(one_build(sources, folder / "index"))
+            extra = ["--precision", args.precision] if args.precision else []
+            builds.append(one_build(sources, folder / "index", extra))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     result["builds"] = builds

@@ -122,7 +122,9 @@ def main() -> None:
     seeds = seed_searcher()
     sets = [QuestionSet("seeds", seeds, [SHARED / "questions.jsonl", ROOT / "eval" / "seed_questions_2.jsonl"]),
             BeirSet("cranfield", SHARED / "cranfield"),
-            QuestionSet("short queries", seeds, [ROOT / "eval" / "short_queries.jsonl"])]
+            QuestionSet("short queries", seeds, [ROOT / "eval" / "short_queries.jsonl"]),
+            QuestionSet("seeds (sets 3, 4)", seeds, [ROOT / "eval" / "seed_questions_3.jsonl",
+                                                    ROOT / "eval" / "seed_questions_4.jsonl"])]
     held_out = QuestionSet("seeds held out", seeds, [ROOT / "eval" / "held_out_questions.jsonl"])
     shared_count = len([q for q in load_questions(SHARED / "questions.jsonl") if q["relevant"]])
     base = SearchParams()
@@ -165,10 +167,11 @@ def main() -> None:
     held = held_out.scores(final_params, held_out.pools(final_params), rrf=final.startswith("rrf"))
 
     def figures(n: str) -> dict[str, float]:
-        seeds_rr, cran, short = per_query[n]
+        seeds_rr, cran, short, later = per_query[n]
         return {"seeds (shared)": float(seeds_rr[:shared_count].mean()),
                 "seeds (eval/ set 2)": float(seeds_rr[shared_count:].mean()),
                 "cranfield": float(cran.mean()), "short queries": float(short.mean()),
+                "seeds (sets 3, 4)": float(later.mean()),
                 "worst share of best": on_all[n]}
 
     report = {
