@@ -60,13 +60,13 @@ def spliced(rng: random.Random, sentences: list[list[str]]) -> str:
     return " ".join(words)
 
 
-def make_records(n: int, seed: int, source: Path):
+def make_records(n: int, seed: int, source: Path, max_sentences: int = MAX_SENTENCES):
     titles, sentences, counts = read_source(source)
     rng = random.Random(seed)
     for i in range(n):
         title_a, title_b = rng.choice(titles).split(), rng.choice(titles).split()
         title = " ".join(title_a[: max(1, len(title_a) // 2)] + title_b[len(title_b) // 2:])
-        text = " ".join(spliced(rng, sentences) for _ in range(rng.choice(counts)))
+        text = " ".join(spliced(rng, sentences) for _ in range(min(rng.choice(counts), max_sentences)))
         yield {"id": f"gen-{i:06d}", "title": title, "text": text}
 
 
@@ -76,13 +76,16 @@ def main() -> int:
     ap.add_argument("--docs", type=int, default=10_000, help="records to write (default 10000)")
     ap.add_argument("--seed", type=int, default=13, help="random seed (default 13)")
     ap.add_argument("--source", type=Path, default=CRANFIELD, help="BEIR corpus.jsonl to recombine (default Cranfield)")
-    ap.add_argument("--out", type=Path, help="output file (default bench/.cache/collection-DOCS-sSEED.jsonl)")
+    ap.add_argument("--max-sentences", type=int, default=MAX_SENTENCES,
+                    help=f"at most this many sentences a record (default {MAX_SENTENCES}; 2 gives one-passage records)")
+    ap.add_argument("--out", type=Path, help="output file (default bench/.cache/collection-DOCS-sSEED[-mMAX].jsonl)")
     args = ap.parse_args()
-    out = args.out or CACHE / f"collection-{args.docs}-s{args.seed}.jsonl"
+    tag = "" if args.max_sentences == MAX_SENTENCES else f"-m{args.max_sentences}"
+    out = args.out or CACHE / f"collection-{args.docs}-s{args.seed}{tag}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".jsonl.tmp")
     with tmp.open("w", encoding="utf-8") as f:
-        for record in make_records(args.docs, args.seed, args.source):
+        for record in make_records(args.docs, args.seed, args.source, args.max_sentences):
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     tmp.replace(out)
     print(out)

@@ -3,6 +3,7 @@
     .venv/bin/python bench/scale.py                                   # 10k, 100k, 1M; HNSW up to 100k (~5 min)
     .venv/bin/python bench/scale.py --sizes 1000000 --hnsw-max-size 0  # HNSW at 1M too (~30 min on 2 cores)
     .venv/bin/python bench/scale.py --sizes 10000 50000 --no-ivf --json
+    .venv/bin/python bench/scale.py --end-to-end 100000   # the whole service on both stores (bench/end_to_end.py)
 
 Data: normalised float32 vectors from a clustered Gaussian mixture shaped like sentence embeddings
 (a shared direction, one topic cluster per ~200 vectors with Zipf-like sizes, each cluster spread over
@@ -251,6 +252,12 @@ def recommend(results: list[dict], args: argparse.Namespace) -> dict:
 
 
 def main() -> int:
+    if "--end-to-end" in sys.argv:  # the whole service at N passages on both stores: bench/end_to_end.py
+        import end_to_end
+
+        rest = sys.argv[1:]
+        at = rest.index("--end-to-end")
+        return end_to_end.main(rest[:at] + ["--docs", rest[at + 1]] + rest[at + 2:])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", nargs="+", default=["10000,100000,1000000"],

@@ -197,3 +197,25 @@ def test_markup_in_metadata_stays_text_in_the_html_reference(style):
     assert "<img" not in c.reference_html and "<b>" not in c.reference_html
     assert "&lt;img" in c.reference_html.replace("&lt;Img", "&lt;img")
     assert "<img" in c.reference.replace("<Img", "<img")  # the plain text says what the metadata says
+
+
+def test_the_citeproc_speedup_changes_no_output(searcher):
+    """service/csl_speedup.py memoises style lookups inside citeproc: every style must render every seed and
+    a full record exactly as plain citeproc does."""
+    from service import citations, csl_speedup
+
+    docs = [*searcher.documents, _full_record()]
+
+    def render_all() -> list:
+        citations._render_item.cache_clear()
+        return [citations.cite(d, 0, 40, style) for d in docs for style in STYLES]
+
+    assert csl_speedup.install()
+    fast = render_all()
+    csl_speedup.uninstall()
+    try:
+        plain = render_all()
+    finally:
+        assert csl_speedup.install()
+        citations._render_item.cache_clear()
+    assert fast == plain
