@@ -12,6 +12,7 @@ supported is as bad for a writer as a true one flagged).
 
     .venv/bin/python bench/fit_answer_model.py            # report only
     .venv/bin/python bench/fit_answer_model.py --write    # also write service/answer_model.json
+    .venv/bin/python bench/fit_answer_model.py --also-fit eval/claims_5.jsonl ...   # fit on a reported file too
 """
 
 from __future__ import annotations
@@ -138,7 +139,14 @@ def study(kind: str, files: list[Path]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help="write the models fitted on every label")
+    parser.add_argument("--also-fit", type=Path, nargs="+", default=[], metavar="FILE",
+                        help="fit on these labelled files too (questions or claims, told apart by their entries); "
+                             "a file reported as not fitted on stops being reported")
     args = parser.parse_args()
+    for path in args.also_fit:
+        kind = "claim" if "claim" in load_questions(path)[0] else "question"
+        FILES[kind].append(path)
+        HELD_OUT[kind] = [p for p in HELD_OUT[kind] if p.resolve() != path.resolve()]
     models = {kind: study(kind, files) for kind, files in FILES.items()}
     if args.write:
         MODEL_FILE.write_text(json.dumps({"features": list(FEATURES), **models}, indent=1) + "\n", encoding="utf-8")

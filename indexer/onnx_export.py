@@ -157,12 +157,18 @@ def _fuse(src: Path, dst: Path, num_heads: int, hidden_size: int) -> Path:
     return dst
 
 
-def _embed(onnx_file: Path, tokenizer) -> np.ndarray:
-    import onnxruntime as ort
-
+def _probe_inputs(tokenizer) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask of the probe texts."""
     batch = tokenizer.encode_batch(_PROBE_TEXTS)
     ids = np.array([e.ids for e in batch], dtype=np.int64)
-    mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
+    return ids, np.array([e.attention_mask for e in batch], dtype=np.int64)
+
+
+def _embed(onnx_file: Path, tokenizer) -> np.ndarray:
+    """The graph's vectors of the probe texts."""
+    import onnxruntime as ort
+
+    ids, mask = _probe_inputs(tokenizer)
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     return session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
 
@@ -189,9 +195,7 @@ def _quantise(src: Path, dst: Path, tokenizer) -> Path:
 
 def _check(onnx_file: Path, embedder, tokenizer, torch) -> None:
     """Refuse a graph whose embeddings drift from the torch module's on a few awkward texts."""
-    batch = tokenizer.encode_batch(_PROBE_TEXTS)
-    ids = np.array([e.ids for e in batch], dtype=np.int64)
-    mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
+    ids, mask = _probe_inputs(tokenizer)
     got = _embed(onnx_file, tokenizer)
     with torch.no_grad():
         want = embedder(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(np.zeros_like(ids))).numpy()

@@ -60,9 +60,10 @@ class QueryEncoder:
         self.max_seq_length = int(config["max_seq_length"])
         self.model_file = folder / "model.onnx"
         # An int8 graph quantises its activations with one scale per call, so a text's vector would depend on
-        # the texts it shares a call with: there every text runs alone (about 6% fewer texts per second).
+        # the texts it shares a call with: there every text runs alone (no slower single-threaded, measured by
+        # bench/experiments/int8_batching.py).
         self.precision = str(config.get("precision", "float32"))
-        self._call_tokens = (0, 0) if self.precision == "int8" else (TOKENS_PER_CALL, BULK_TOKENS_PER_CALL)
+        self.one_text_per_call = self.precision == "int8"
 
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         # The shipped tokenizer.json truncates at 128 and pads every text to 128: override both.
@@ -120,7 +121,8 @@ class QueryEncoder:
         while start < len(order):
             # Sorted ascending, so the last text taken is the longest of its call.
             end = start + 1
-            while end < len(order) and (end - start + 1) * lengths[order[end]] <= self._call_tokens[0]:
+            while (not self.one_text_per_call and end < len(order)
+                   and (end - start + 1) * lengths[order[end]] <= TOKENS_PER_CALL):
                 end += 1
             rows = order[start:end]
             out[rows] = self._run(session, [encodings[i] for i in rows], lengths[order[end - 1]])
@@ -141,8 +143,10 @@ class QueryEncoder:
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
-        if tokens_per_call is None or self.precision == "int8":
-            tokens_per_call = self._call_tokens[1]
+        if self.one_text_per_call:
+            tokens_per_call = 0
+        elif tokens_per_call is None:
+            tokens_per_call = BULK_TOKENS_PER_CALL
         clock = time.perf_counter()
         encodings = self._bulk_tokenizer.encode_batch(texts)
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))

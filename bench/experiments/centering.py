@@ -11,21 +11,14 @@ sys.path.insert(0, str(ROOT_DIR))
 sys.path.insert(0, str(ROOT_DIR / "bench"))
 import faiss
 import numpy as np
-from tune import ROOT, SHARED, BeirSet, QuestionSet, seed_searcher
+from _sets import cranfield, evaluate, question_sets, reencode
+from tune import seed_searcher
 
 from service.search import SearchParams
 
 seeds = seed_searcher()
-cran = BeirSet("cranfield", SHARED / "cranfield")
-E = ROOT / "eval"
-sets = [
-    QuestionSet("seeds", seeds, [SHARED / "questions.jsonl", E / "seed_questions_2.jsonl"]),
-    QuestionSet("fresh5", seeds, [E / "held_out_questions.jsonl"]),
-    QuestionSet("sq3", seeds, [E / "seed_questions_3.jsonl"]),
-    QuestionSet("sq4", seeds, [E / "seed_questions_4.jsonl"]),
-    QuestionSet("short", seeds, [E / "short_queries.jsonl"]),
-    cran,
-]
+cran = cranfield()
+sets = [*question_sets(seeds, ("seeds", "held out", "set 3", "set 4", "short")), cran]
 P = SearchParams()
 orig = {}
 for s in (seeds, cran.searcher):
@@ -53,20 +46,10 @@ def apply(alpha):
         s.store.sentence_vectors = norm(Sv - alpha * mu)
         s.store.context_vectors = norm(Cv - alpha * mu)
         s.encode = lambda texts, lane=False, enc=enc, mu=mu, alpha=alpha: norm(enc(texts) - alpha * mu)
-    for qs in sets:
-        qs.vectors = (
-            qs.searcher.encode([q["question"] for q in qs.questions])
-            if hasattr(qs, "questions")
-            else qs.searcher.encode(qs.queries)
-        )
+    reencode(sets)
 
 
 for alpha in (0.0, 0.5, 0.75, 1.0):
     apply(alpha)
-    out = {}
-    for s in sets:
-        sc = s.scores(P, s.pools(P))
-        out[s.name] = round(float(sc.mean()), 3)
-        if hasattr(s, "questions"):
-            out[s.name + "@1"] = round(float((sc == 1).mean()), 3)
+    out = evaluate(sets, P, digits=3)
     print("alpha", alpha, json.dumps(out), flush=True)

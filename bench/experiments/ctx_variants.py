@@ -11,8 +11,9 @@ ROOT_DIR = __import__("pathlib").Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT_DIR))
 sys.path.insert(0, str(ROOT_DIR / "bench"))
 import numpy as np
+from _sets import cranfield, evaluate, question_sets
 from sentence_transformers import SentenceTransformer
-from tune import ROOT, SHARED, BeirSet, QuestionSet, seed_searcher
+from tune import ROOT, SHARED, seed_searcher
 
 from corpus.cleaning import clean
 from corpus.documents import load_documents
@@ -100,24 +101,9 @@ def mean_window(searcher):
     return out
 
 
-def evaluate(sets, params):
-    out = {}
-    for s in sets:
-        sc = s.scores(params, s.pools(params))
-        out[s.name] = round(float(sc.mean()), 4)
-        if hasattr(s, "questions"):
-            out[s.name + " hit@1"] = round(float((sc == 1).mean()), 4)
-    return out
-
-
 seeds = seed_searcher()
-cran = BeirSet("cranfield", SHARED / "cranfield")
-sets = [
-    QuestionSet("seeds", seeds, [SHARED / "questions.jsonl", ROOT / "eval" / "seed_questions_2.jsonl"]),
-    QuestionSet("held out", seeds, [ROOT / "eval" / "held_out_questions.jsonl"]),
-    QuestionSet("short", seeds, [ROOT / "eval" / "short_queries.jsonl"]),
-    cran,
-]
+cran = cranfield()
+sets = [*question_sets(seeds), cran]
 params = SearchParams()
 results = {}
 orig = {id(s): (s.store.sentence_vectors, s.store.context_vectors) for s in (seeds, cran.searcher)}

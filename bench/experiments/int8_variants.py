@@ -17,8 +17,9 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+from _sets import cranfield, evaluate, question_sets, reencode
 from onnxruntime.quantization import QuantType, quantize_dynamic
-from tune import ROOT, SHARED, BeirSet, QuestionSet, seed_searcher
+from tune import ROOT, SHARED, seed_searcher
 
 from corpus.cleaning import clean
 from corpus.documents import load_documents
@@ -67,24 +68,9 @@ def quantised(src: Path, dst: Path, per_channel: bool):
     return dst
 
 
-def evaluate(sets, params):
-    out = {}
-    for s in sets:
-        sc = s.scores(params, s.pools(params))
-        out[s.name] = round(float(sc.mean()), 4)
-        if hasattr(s, "questions"):
-            out[s.name + " hit@1"] = round(float((sc == 1).mean()), 4)
-    return out
-
-
 seeds = seed_searcher()
-cran = BeirSet("cranfield", SHARED / "cranfield")
-sets = [
-    QuestionSet("seeds", seeds, [SHARED / "questions.jsonl", ROOT / "eval" / "seed_questions_2.jsonl"]),
-    QuestionSet("held out", seeds, [ROOT / "eval" / "held_out_questions.jsonl"]),
-    QuestionSet("short", seeds, [ROOT / "eval" / "short_queries.jsonl"]),
-    cran,
-]
+cran = cranfield()
+sets = [*question_sets(seeds), cran]
 params = SearchParams()
 results = {"fp32 (shipped)": evaluate(sets, params)}
 print(results, file=sys.stderr, flush=True)
@@ -122,12 +108,7 @@ for per_channel in (False, True):
         s.store.sentence_vectors = vS
         s.store.context_vectors = vC
         s.encoder = enc
-    for qs in sets:
-        qs.vectors = (
-            qs.searcher.encode([q["question"] for q in qs.questions])
-            if hasattr(qs, "questions")
-            else qs.searcher.encode(qs.queries)
-        )
+    reencode(sets)
     results[name] = {**evaluate(sets, params), **{k: v for k, v in stats.items()}}
     print(name, results[name], file=sys.stderr, flush=True)
 print(json.dumps(results, indent=1))
