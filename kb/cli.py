@@ -127,6 +127,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def eval_cache_dir(folder: Path) -> Path:
+    """Where ``kb eval FOLDER`` keeps a BEIR collection's index: one folder per collection path."""
+    import hashlib
+
+    from service.config import PROJECT_ROOT
+
+    key = hashlib.sha256(str(folder.resolve()).encode("utf-8")).hexdigest()[:12]
+    return PROJECT_ROOT / ".cache" / "eval" / f"{folder.resolve().name}-{key}"
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from kb.evaluation import evaluate, evaluate_beir, format_report, is_beir_folder, load_beir, load_questions
 
@@ -145,9 +155,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         except ValueError as exc:
             return _fail(str(exc))
         # Without --index-dir (its default is the service's index, never to be overwritten by a test
-        # collection) the index is cached beside the collection.
+        # collection) the index is cached in the project's own .cache folder, never inside the collection
+        # (which may be read-only or shared).
         given = args.index_dir.resolve() != get_settings().index_dir.resolve()
-        index_dir = args.index_dir if given else folder / ".kb-index"
+        index_dir = args.index_dir if given else eval_cache_dir(folder)
         try:
             built = build_index([folder / "corpus.jsonl"], index_dir, progress=_say, show_bars=sys.stderr.isatty(),
                                 only_if_stale=True, metadata_file=None)
@@ -288,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "quote}]): hit@1, recall@5, MRR@10, rejection and verbatim rate, as "
                                    "shared/eval/score.py computes them, on the index of --index-dir. A BEIR folder "
                                    "(corpus.jsonl, queries.jsonl, qrels/test.tsv): its corpus is indexed, or the "
-                                   "index reused if up to date, in --index-dir if given, else in FOLDER/.kb-index; "
+                                   "index reused if up to date, in --index-dir if given, else in the project's "
+                                   ".cache/eval; "
                                    "every judged query is searched (100 passages, no-answer rejection off) and "
                                    "nDCG@10 and recall@100 are reported at document level.")
     p.add_argument("questions", type=Path, metavar="QUESTIONS_OR_BEIR_FOLDER")

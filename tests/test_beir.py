@@ -141,3 +141,24 @@ def test_kb_eval_on_a_beir_collection(tmp_path):
     assert report["latency_p50_ms"] > 0
     assert (index_dir / "CURRENT").is_file()
     assert not (folder / ".kb-index").exists()  # --index-dir was given
+
+
+def test_kb_eval_without_index_dir_caches_outside_the_collection(tmp_path):
+    """The collection may be read-only or shared: its index goes to the project's .cache/eval, one per path."""
+    import shutil
+
+    from kb.cli import eval_cache_dir
+
+    folder = write_collection(tmp_path / "tiny-beir")
+    cache = eval_cache_dir(folder)
+    assert cache != eval_cache_dir(write_collection(tmp_path / "other" / "tiny-beir"))  # same name, other path
+    assert not cache.is_relative_to(folder)
+    try:
+        run = subprocess.run([sys.executable, "-m", "kb.cli", "eval", str(folder), "--json"],
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr
+        assert json.loads(run.stdout)["recall@100"] == 1.0
+        assert (cache / "CURRENT").is_file()
+        assert sorted(p.name for p in folder.iterdir()) == ["corpus.jsonl", "qrels", "queries.jsonl"]
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
