@@ -130,6 +130,36 @@ def test_bm25_in_sql_is_bm25s_to_the_bit(pg_searcher, searcher):
         assert searcher.keyword.max_idf == pg_searcher.keyword.max_idf
 
 
+def test_a_version_published_without_posting_weights_scores_the_same(pg_node, seed_index, searcher):
+    """Publishing stores each posting's BM25 weight; a version loaded before that (no weight column) is still
+    served, computing the weights per query, with the same scores to the bit."""
+    from service.stores.postgres import PostgresStore, schema_for
+    from service.stores.postgres_publish import publish_folder
+    from tests.pgnode import create_database
+
+    dsn = create_database(pg_node, "unweighted")
+    schema = schema_for(publish_folder(store.current_version(seed_index), dsn))
+    queries = _questions() + ["RICE", "leadership leadership product", ""]
+    fields = {"body": searcher.keyword, "title": searcher.title_keyword}
+    weighted = PostgresStore(dsn)
+    assert weighted.stored_weights
+    assert _sql(dsn, f'SELECT count(*) FROM "{schema}".keyword_postings WHERE weight IS NULL OR weight <= 0')[0][0] == 0
+    for query in queries:
+        for field, folder in fields.items():
+            assert np.array_equal(getattr(weighted, field).scores(query), folder.scores(query)), query
+    weighted.close()
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'ALTER TABLE "{schema}".keyword_postings DROP COLUMN weight')
+    older = PostgresStore(dsn)
+    assert not older.stored_weights
+    for query in queries:
+        for field, folder in fields.items():
+            assert np.array_equal(getattr(older, field).scores(query), folder.scores(query)), query
+    older.close()
+
+
 def test_passages_are_document_substrings_in_sql(pg_seeds, pg_searcher):
     """The verbatim rule checked by the database itself, and the publish check that enforces it."""
     from psycopg import sql

@@ -128,9 +128,17 @@ CREATE TABLE keyword_postings (
     item integer NOT NULL,
     tf integer NOT NULL,
     length integer NOT NULL,
+    weight real,  -- the posting's BM25 weight (POSTING_WEIGHT), set when the version is loaded
     PRIMARY KEY (field, term, item)
 );
 """
+
+#: One posting's BM25 weight as bm25s computes it (method "lucene"), in the same precisions: the IDF rounded
+#: to float32, the weight computed in float64 and rounded to float32 (``k`` a posting, ``t`` its term's row
+#: of keyword_terms, ``f`` its field's row of keyword_fields). Publishing stores it in each posting, so a
+#: query only sums them (measured: docs/BENCHMARKS.md); versions published before that compute it per query.
+POSTING_WEIGHT = ("(ln(1 + (f.rows::float8 - t.df + 0.5) / (t.df + 0.5))::float4::float8 "
+                  "* (k.tf / (f.k1 * ((1 - f.b) + f.b * k.length / f.avg_length) + k.tf)))::float4")
 
 VERSION_INDEXES = """
 CREATE INDEX ON passages (doc);
@@ -352,6 +360,11 @@ class PostgresStore:
             end=np.array([r[3] for r in rows], dtype=np.int64),
             section=[r[4] for r in rows],
         )
+        # False for a version published before the postings held their BM25 weight (loading sets every
+        # weight in the transaction that creates the table, so a version with the column has them all).
+        self.stored_weights = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
+            "AND table_name = 'keyword_postings' AND column_name = 'weight')", (self.schema,)).fetchone()[0]
         fields = {r[0]: r for r in conn.execute(self._sql.fields)}
         if "body" not in fields:
             raise store.BadIndexError(f"{self.schema}.keyword_fields: no body field (damaged index)")
@@ -504,8 +517,11 @@ class PostgresKeywordField:
         out = np.zeros(self.rows, dtype=np.float32)
         stems = self._stems(text)
         if stems:
-            for item, score in self.owner.query(self.owner._sql.bm25, (self.field, stems, self.field, self.field)):
-                out[item] = score
+            statement = self.owner._sql.bm25 if self.owner.stored_weights else self.owner._sql.bm25_computed
+            found = self.owner.query(statement, {"field": self.field, "terms": stems})
+            if found:
+                items, scores = zip(*found, strict=True)
+                out[np.array(items, dtype=np.int64)] = np.array(scores, dtype=np.float32)
         return out
 
     def idf(self, term: Hashable) -> float:
@@ -568,15 +584,17 @@ class _Statements:
         self.term_df = q("SELECT term, df FROM {s}.keyword_terms WHERE field = %s AND term = ANY(%s::text[])")
         self.present = q("SELECT term FROM {s}.keyword_postings WHERE field = %s AND item = %s "
                          "AND term = ANY(%s::text[])")
-        # BM25 as bm25s computes it (method "lucene"), step by step in the same precisions: the IDF
-        # rounded to float32, each posting's weight computed in float64 and rounded to float32, the
-        # weights summed in float32 in the order of the query's terms (a term asked twice counts twice).
-        # So the scores are bm25s' to the bit.
+        # BM25 as bm25s computes it: each posting's weight (POSTING_WEIGHT), summed in float32 in the order
+        # of the query's terms (a term asked twice counts twice). So the scores are bm25s' to the bit.
+        # Parameters: (field, terms).
         self.bm25 = q(
-            "WITH f AS (SELECT rows::float8 AS n, avg_length, k1, b FROM {s}.keyword_fields WHERE field = %s) "
-            "SELECT k.item, sum((ln(1 + (f.n - t.df + 0.5) / (t.df + 0.5))::float4::float8 "
-            "  * (k.tf / (f.k1 * ((1 - f.b) + f.b * k.length / f.avg_length) + k.tf)))::float4 ORDER BY q.i) "
-            "FROM unnest(%s::text[]) WITH ORDINALITY AS q(term, i) "
-            "JOIN {s}.keyword_terms t ON t.field = %s AND t.term = q.term "
-            "JOIN {s}.keyword_postings k ON k.field = %s AND k.term = q.term "
-            "CROSS JOIN f GROUP BY k.item")
+            "SELECT k.item, sum(k.weight ORDER BY q.i) "
+            "FROM unnest(%(terms)s::text[]) WITH ORDINALITY AS q(term, i) "
+            "JOIN {s}.keyword_postings k ON k.field = %(field)s AND k.term = q.term GROUP BY k.item")
+        # The same for a version published before weights were stored: each weight computed per query.
+        self.bm25_computed = q(
+            f"SELECT k.item, sum({POSTING_WEIGHT} ORDER BY q.i) "
+            "FROM unnest(%(terms)s::text[]) WITH ORDINALITY AS q(term, i) "
+            "JOIN {s}.keyword_terms t ON t.field = %(field)s AND t.term = q.term "
+            "JOIN {s}.keyword_postings k ON k.field = %(field)s AND k.term = q.term "
+            "JOIN {s}.keyword_fields f ON f.field = %(field)s GROUP BY k.item")

@@ -29,6 +29,7 @@ from service.stores.postgres import (
     GLOBAL_TABLES,
     HNSW_EF_CONSTRUCTION,
     HNSW_M,
+    POSTING_WEIGHT,
     VERSION_INDEXES,
     VERSION_TABLES,
     connect,
@@ -248,13 +249,22 @@ def load_version(conn: Any, v: FolderVersion, progress: Progress) -> str:
               ["int4", "int4", "int4", "int4", "vector", "vector"],
               ((i, int(d), int(st), int(e), v.sentence_vectors[i], v.context_vectors[i])
                for i, (d, st, e) in enumerate(v.sentence_table.tolist())))
+        # Postings go through a temporary table so that each is written once, with its BM25 weight computed
+        # by the database (the expression the store would otherwise evaluate on every query).
+        conn.execute("CREATE TEMPORARY TABLE raw_postings (field text, term text, item int4, tf int4, length int4) "
+                     "ON COMMIT DROP")
         for f in v.fields:
             cur.execute("INSERT INTO keyword_fields VALUES (%s, %s, %s, %s, %s, %s)",
                         (f.field, f.rows, f.avg_length, f.k1, f.b, f.stopwords))
             _copy(cur, sql.Identifier(schema, "keyword_terms"), ["field", "term", "df"], ["text", "text", "int4"],
                   ((f.field, t, df) for t, df in f.terms.items()))
-            _copy(cur, sql.Identifier(schema, "keyword_postings"), ["field", "term", "item", "tf", "length"],
+            _copy(cur, sql.Identifier("pg_temp", "raw_postings"), ["field", "term", "item", "tf", "length"],
                   ["text", "text", "int4", "int4", "int4"], ((f.field, *p) for p in f.postings))
+        conn.execute(sql.SQL(
+            "INSERT INTO {}.keyword_postings (field, term, item, tf, length, weight) "
+            "SELECT k.field, k.term, k.item, k.tf, k.length, " + POSTING_WEIGHT + " FROM pg_temp.raw_postings k "
+            "JOIN {}.keyword_terms t USING (field, term) JOIN {}.keyword_fields f USING (field)").format(s, s, s))
+        conn.execute("DROP TABLE pg_temp.raw_postings")
         progress("building the HNSW index of passage vectors")
         conn.execute(VERSION_INDEXES.format(m=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION))
         check_version(conn, schema)
