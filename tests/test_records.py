@@ -125,3 +125,28 @@ def test_doc_ids_filter_restricts_results(record_searcher, mode):
     hits = record_searcher.search("rain on tomatoes", k=50, mode=mode, doc_ids=wanted, min_score=0.0)
     assert len(hits) >= 10 and {h.doc_id for h in hits} <= set(wanted)
 
+
+
+@pytest.mark.parametrize("k", [1, 7, 200])
+def test_exact_dense_search_finds_what_faiss_finds(record_searcher, k):
+    """The folder store searches an exact index by a matrix-vector product of its own: the same passages as
+    FAISS's exact search, best first, and only allowed ones under a doc_ids filter."""
+    import faiss
+
+    s = record_searcher
+    st = s.store
+    assert st._flat is not None  # a small collection gets an exact index
+    vectors = st.passage_vectors(np.arange(s.passage_count))
+    allowed = s._allowed([f"f{i}" for i in range(0, 150, 3)])
+    for query in ("rain on tomatoes", "gardening", "bees and flowers in spring", "zzzz"):
+        qv = s.encode([query])[0]
+        ours = st.dense_top(qv, k)
+        _, theirs = st.dense.search(qv.reshape(1, -1), k)
+        assert set(ours.tolist()) == set(theirs[0][theirs[0] >= 0].tolist())
+        scores = vectors[ours] @ qv
+        assert (np.diff(scores) <= 1e-6).all()  # best first
+        within = st.dense_top(qv, k, allowed)
+        assert set(within.tolist()) <= set(allowed.rows.tolist()) and len(within) == min(k, len(allowed.rows))
+        selector = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.rows.astype(np.int64)))
+        _, theirs = st.dense.search(qv.reshape(1, -1), k, params=selector)
+        assert set(within.tolist()) == set(theirs[0][theirs[0] >= 0].tolist())
