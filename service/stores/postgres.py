@@ -12,13 +12,14 @@ the connection's schema, normally ``public``)::
     kbv_<version>.sentences(sentence, doc, char_start, char_end, alone vector(384), context vector(384))
     kbv_<version>.keyword_fields(field, rows, avg_length, k1, b, stopwords)      BM25 statistics
     kbv_<version>.keyword_terms(field, term, df)
-    kbv_<version>.keyword_postings(field, term, item, tf, length)                item: passage or document
+    kbv_<version>.keyword_postings(field, term, item, tf, length, weight)        item: passage or document
 
 ``field`` is ``body`` (items are passages) or ``title`` (items are documents). Terms are the stems
 bm25s indexes (same tokenizer, stop words and stemmer as ``indexer/keyword.py``), and BM25 is
 computed in SQL from tf, lengths and document frequencies with bm25s' formula (Lucene IDF, k1 1.5,
-b 0.75): the same scores to float rounding. Publishing (``postgres_publish.py``) loads a version and
-switches ``kb_current`` in one transaction, so a replica never reads a half-loaded version.
+b 0.75), each posting's weight once when the version is loaded: the same scores, to the bit.
+Publishing (``postgres_publish.py``) loads a version and switches ``kb_current`` in one transaction, so
+a replica never reads a half-loaded version.
 
 A ``PostgresStore`` is pinned to the version that was live when it opened; what it keeps in memory is
 the small part (documents, each passage's document and offsets, the encoder files in a local cache),
