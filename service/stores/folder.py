@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from service.stores import DocumentRecord, PassageTable, Sentences, Span, Within
 
 #: The process's BLAS libraries, found once (finding them is the slow part of limiting their threads).
 _ONE_BLAS_THREAD = ThreadpoolController()
+#: BLAS's thread count is process-wide: one exact search at a time sets it to 1 and back (1.3 ms at 20,000
+#: passages), so concurrent searches cannot leave it at whatever one of them read on entry.
+_BLAS_LOCK = threading.Lock()
 
 
 class FolderStore:
@@ -112,7 +116,7 @@ class FolderStore:
 
     def _exact_top(self, vector: np.ndarray, depth: int, within: Within | None) -> np.ndarray:
         rows = None if within is None else np.unique(within.rows)
-        with _ONE_BLAS_THREAD.limit(limits=1, user_api="blas"):
+        with _BLAS_LOCK, _ONE_BLAS_THREAD.limit(limits=1, user_api="blas"):
             scores = self._flat @ vector if rows is None else self._flat[rows] @ vector
         depth = min(depth, len(scores))
         if depth <= 0:
