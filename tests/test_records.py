@@ -150,3 +150,28 @@ def test_exact_dense_search_finds_what_faiss_finds(record_searcher, k):
         selector = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.rows.astype(np.int64)))
         _, theirs = st.dense.search(qv.reshape(1, -1), k, params=selector)
         assert set(within.tolist()) == set(theirs[0][theirs[0] >= 0].tolist())
+
+
+def test_exact_search_of_a_large_index_uses_one_blas_thread_and_restores_it():
+    """Above a few thousand vectors the product runs with BLAS limited to one thread, and the process's
+    BLAS settings are as before afterwards; the passages are the best by score, ties by row."""
+    from threadpoolctl import threadpool_info
+
+    from service.stores import Within
+    from service.stores.folder import _BLAS_THREADS_FROM, FolderStore
+
+    rng = np.random.default_rng(3)
+    store = FolderStore.__new__(FolderStore)  # only the exact-search state, no folder
+    vectors = rng.standard_normal((_BLAS_THREADS_FROM + 1000, 16)).astype(np.float32)
+    store._flat = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)  # unit length, as the index's
+    store._flat[7] = store._flat[3]  # a tie: the lower row comes first
+    query = store._flat[3].copy()
+    before = [(p["internal_api"], p["num_threads"]) for p in threadpool_info()]
+    top = store._exact_top(query, 50, None)
+    assert [(p["internal_api"], p["num_threads"]) for p in threadpool_info()] == before
+    scores = store._flat @ query
+    assert top[:2].tolist() == [3, 7]
+    assert set(top.tolist()) == set(np.argsort(-scores, kind="stable")[:50].tolist())
+    rows = np.arange(0, len(store._flat), 2)
+    within = store._exact_top(query, 10, Within(np.zeros(0, dtype=np.int64), rows))
+    assert set(within.tolist()) == set(rows[np.argsort(-scores[rows], kind="stable")[:10]].tolist())

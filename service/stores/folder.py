@@ -25,6 +25,8 @@ _ONE_BLAS_THREAD = ThreadpoolController()
 #: BLAS's thread count is process-wide: one exact search at a time sets it to 1 and back (1.3 ms at 20,000
 #: passages), so concurrent searches cannot leave it at whatever one of them read on entry.
 _BLAS_LOCK = threading.Lock()
+#: Below this many vectors a product is too small for BLAS to split (and the limit's 20 us would show).
+_BLAS_THREADS_FROM = 4096
 
 
 class FolderStore:
@@ -116,8 +118,12 @@ class FolderStore:
 
     def _exact_top(self, vector: np.ndarray, depth: int, within: Within | None) -> np.ndarray:
         rows = None if within is None else np.unique(within.rows)
-        with _BLAS_LOCK, _ONE_BLAS_THREAD.limit(limits=1, user_api="blas"):
-            scores = self._flat @ vector if rows is None else self._flat[rows] @ vector
+        vectors = self._flat if rows is None else self._flat[rows]
+        if len(vectors) < _BLAS_THREADS_FROM:
+            scores = vectors @ vector
+        else:
+            with _BLAS_LOCK, _ONE_BLAS_THREAD.limit(limits=1, user_api="blas"):
+                scores = vectors @ vector
         depth = min(depth, len(scores))
         if depth <= 0:
             return np.zeros(0, dtype=np.int64)
