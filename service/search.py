@@ -59,6 +59,7 @@ class Pool:
     sentence_start: np.ndarray  # where each candidate's run begins in sentence_flat
     sentence_end: np.ndarray
     sentence_spans: np.ndarray  # (n, 3) int64 beside sentence_flat: sentence number, start, end
+    vectors: np.ndarray | None = None  # (n, dim) float32 passage vectors, as the store gave them
 
     def sentence_cos(self, j: int) -> np.ndarray:
         """Sentence cosines of the j-th candidate (empty for a passage without sentences)."""
@@ -219,14 +220,16 @@ class Searcher:
         if not params.prf_passages or not len(rows):
             return self._signals(rows, qv, qv, keyword)
         # Feedback passages: the best of the two lists alone, equally weighted (no sentence evidence).
-        first = _minmax(self.passage_vectors(rows) @ qv)
+        fetched = self.passage_vectors(rows)
+        first = _minmax(fetched @ qv)
         best_kw = float(keyword[rows].max())
         if mode == "hybrid" and best_kw > 0:
             first = first + keyword[rows] / best_kw
-        best = rows[np.argsort(-first, kind="stable")[:params.prf_passages]]
-        moved = qv + params.prf_weight * self.passage_vectors(best).mean(axis=0)
+        best = np.argsort(-first, kind="stable")[:params.prf_passages]
+        moved = qv + params.prf_weight * fetched[best].mean(axis=0)
         moved = (moved / np.linalg.norm(moved)).astype(np.float32)
-        return self._signals(np.union1d(self._dense_top(moved, depth, allowed), keyword_top), moved, qv, keyword)
+        return self._signals(np.union1d(self._dense_top(moved, depth, allowed), keyword_top), moved, qv, keyword,
+                             fetched=(rows, fetched))
 
     def _keyword_top(self, keyword: np.ndarray, allowed: np.ndarray | None, depth: int) -> np.ndarray:
         scores = keyword if allowed is None else keyword[allowed]
@@ -248,12 +251,13 @@ class Searcher:
         return Within(np.array(numbers, dtype=np.int64), np.concatenate([self.doc_rows[i] for i in numbers]))
 
     def _signals(self, rows: np.ndarray, dense_query: np.ndarray, sentence_query: np.ndarray,
-                 keyword: np.ndarray) -> Pool:
-        """Passage cosine, best-sentence cosine and BM25 of the candidates: one matrix product each."""
+                 keyword: np.ndarray, fetched: tuple[np.ndarray, np.ndarray] | None = None) -> Pool:
+        """Passage cosine, best-sentence cosine and BM25 of the candidates: one matrix product each.
+        ``fetched``: (sorted rows, their vectors) already read from the store this query."""
         if len(rows) == 0:
             empty = np.zeros(0)
             return Pool(rows, rows, empty, empty, empty, empty, empty, rows, rows, np.zeros((0, 3), dtype=np.int64))
-        vectors = self.passage_vectors(rows)  # gathered once for both queries
+        vectors = self._vectors(rows, fetched)  # gathered once for both queries
         dense = (vectors @ dense_query).astype(np.float64)
         sentences = self.store.sentences(rows)
         counts = sentences.count
@@ -269,7 +273,23 @@ class Searcher:
             best[some] = np.maximum.reduceat(context_cos, starts[some])
             exact[some] = np.maximum.reduceat(sentence_cos, starts[some])
         return Pool(rows, self.p_doc[rows], keyword[rows].astype(np.float64), dense, best, exact,
-                    sentence_cos, starts, ends, np.stack([sentences.ids, sentences.start, sentences.end], axis=1))
+                    sentence_cos, starts, ends, np.stack([sentences.ids, sentences.start, sentences.end], axis=1),
+                    vectors)
+
+    def _vectors(self, rows: np.ndarray, fetched: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+        """Passage vectors of ``rows``, reading from the store only those not in ``fetched`` (a database
+        store pays a round trip and a transfer per read)."""
+        if fetched is None:
+            return self.passage_vectors(rows)
+        known_rows, known = fetched
+        at = np.minimum(np.searchsorted(known_rows, rows), len(known_rows) - 1)
+        hit = known_rows[at] == rows
+        if hit.all():
+            return known[at]
+        out = np.empty((len(rows), known.shape[1]), dtype=known.dtype)
+        out[hit] = known[at[hit]]
+        out[~hit] = self.passage_vectors(rows[~hit])
+        return out
 
     # ------------------------------------------------------------------ ranking
 

@@ -118,7 +118,7 @@ print(f"mpnet sentences and windows: {time.time() - t0:.0f} s", file=sys.stderr,
 current: dict[str, np.ndarray] = {}
 
 
-def patched_signals(self, rows, dense_query, sentence_query, keyword):
+def patched_signals(self, rows, dense_query, sentence_query, keyword, fetched=None):
     """The searcher's _signals with the sentence cosines taken against the query's mpnet vector."""
     sq = current["vector"]
     vectors = self.passage_vectors(rows)
