@@ -99,8 +99,7 @@ def answer_features(searcher: Searcher, query: str, qv: np.ndarray, pool: Pool, 
     known = [(b, t) for b, t in zip(body, title, strict=True) if b is not None or t is not None]
     unknown = 1.0 - len(known) / len(body) if body else 0.0
     coverage, missing = _coverage(searcher, row, known)
-    vector = pool.vectors[top:top + 1] if pool.vectors is not None else searcher.passage_vectors(pool.rows[top:top + 1])
-    dense = float((vector @ qv)[0])  # the query as asked, not expanded
+    dense = float((pool.vectors[top:top + 1] @ qv)[0])  # the query as asked, not expanded
     brevity = 1.0 / max(len(body), 1)
     doc = searcher.documents[int(searcher.p_doc[row])]
     passage = doc.text[int(searcher.p_start[row]):int(searcher.p_end[row])]

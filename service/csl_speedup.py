@@ -26,7 +26,18 @@ with and without it; bench/experiments/search_and_citation_cost.py measures it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+
 VERSION = "0.11.1"
+
+
+def _remember(cache: dict, key: Hashable, owner: object, compute: Callable[[], object]) -> object:
+    """``cache[key]``'s value, computed once: an entry counts only while it holds this very ``owner`` (the
+    element whose id is in the key; holding it keeps that id from going to another object)."""
+    hit = cache.get(key)
+    if hit is None or hit[0] is not owner:
+        hit = cache[key] = (owner, compute())
+    return hit[1]
 
 
 def install() -> bool:
@@ -45,38 +56,31 @@ def install() -> bool:
 
     def get_macro(self, name):
         root = self.get_root()
-        hit = macros.get((id(root), name))
-        if hit is None or hit[0] is not root:
-            hit = macros[(id(root), name)] = (root, plain_get_macro(self, name))
-        return hit[1]
+        return _remember(macros, (id(root), name), root, lambda: plain_get_macro(self, name))
 
     def calls_variable(self):
         name = self.get("macro")
         if "variable" in self.attrib or name is None:
             return plain_calls_variable(self)
         root = self.get_root()
-        hit = calls.get((id(root), name))
-        if hit is None or hit[0] is not root:
-            hit = calls[(id(root), name)] = (root, plain_calls_variable(self))
-        return hit[1]
+        return _remember(calls, (id(root), name), root, lambda: plain_calls_variable(self))
 
     terms: dict[tuple[int, str, str | None, bool], tuple[object, object]] = {}
     plain_get_term = model.Locale.get_term
     missing = object()  # a term the locale does not define (get_term raises IndexError)
 
     def get_term(self, name, form=None, zero_padded=False):
-        root = self.get_root()
-        key = (id(root), name, form, bool(zero_padded))
-        hit = terms.get(key)
-        if hit is None or hit[0] is not root:
+        def lookup():
             try:
-                found = plain_get_term(self, name, form, zero_padded)
+                return plain_get_term(self, name, form, zero_padded)
             except IndexError:
-                found = missing
-            hit = terms[key] = (root, found)
-        if hit[1] is missing:
+                return missing
+
+        root = self.get_root()
+        found = _remember(terms, (id(root), name, form, bool(zero_padded)), root, lookup)
+        if found is missing:
             raise IndexError
-        return hit[1]
+        return found
 
     plain_reference = source.CitationItem.reference
 
@@ -95,16 +99,10 @@ def install() -> bool:
     plain_get_layout, plain_substitute = model.CitationStylesElement.get_layout, model.Names.substitute
 
     def get_layout(self):
-        hit = layouts.get(id(self))
-        if hit is None or hit[0] is not self:
-            hit = layouts[id(self)] = (self, plain_get_layout(self))
-        return hit[1]
+        return _remember(layouts, id(self), self, lambda: plain_get_layout(self))
 
     def substitute(self):
-        hit = substitutes.get(id(self))
-        if hit is None or hit[0] is not self:
-            hit = substitutes[id(self)] = (self, plain_substitute(self))
-        return hit[1]
+        return _remember(substitutes, id(self), self, lambda: plain_substitute(self))
 
     get_macro._kb_memoised = True
     model.CitationStylesElement.get_macro = get_macro

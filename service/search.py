@@ -59,7 +59,7 @@ class Pool:
     sentence_start: np.ndarray  # where each candidate's run begins in sentence_flat
     sentence_end: np.ndarray
     sentence_spans: np.ndarray  # (n, 3) int64 beside sentence_flat: sentence number, start, end
-    vectors: np.ndarray | None = None  # (n, dim) float32 passage vectors, as the store gave them
+    vectors: np.ndarray  # (n, dim) float32 passage vectors, as the store gave them
 
     def sentence_cos(self, j: int) -> np.ndarray:
         """Sentence cosines of the j-th candidate (empty for a passage without sentences)."""
@@ -256,7 +256,8 @@ class Searcher:
         ``fetched``: (sorted rows, their vectors) already read from the store this query."""
         if len(rows) == 0:
             empty = np.zeros(0)
-            return Pool(rows, rows, empty, empty, empty, empty, empty, rows, rows, np.zeros((0, 3), dtype=np.int64))
+            return Pool(rows, rows, empty, empty, empty, empty, empty, rows, rows, np.zeros((0, 3), dtype=np.int64),
+                        self.passage_vectors(rows))
         vectors = self._vectors(rows, fetched)  # gathered once for both queries
         dense = (vectors @ dense_query).astype(np.float64)
         sentences = self.store.sentences(rows)

@@ -108,11 +108,9 @@ class FolderStore:
         if self._flat is not None:
             return self._exact_top(np.asarray(vector, dtype=np.float32).reshape(-1), depth, within)
         params = None
-        if within is not None:
+        if within is not None:  # the index is HNSW (indexer/dense.py makes flat or HNSW)
             selector = faiss.IDSelectorBatch(within.rows.astype(np.int64))
-            hnsw = getattr(faiss.downcast_index(self.dense), "hnsw", None)
-            params = (faiss.SearchParametersHNSW(sel=selector, efSearch=hnsw.efSearch) if hnsw is not None
-                      else faiss.SearchParameters(sel=selector))
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=faiss.downcast_index(self.dense).hnsw.efSearch)
         _, ids = self.dense.search(vector.reshape(1, -1).astype(np.float32), depth, params=params)
         return ids[0][ids[0] >= 0].astype(np.int64)
 

@@ -251,8 +251,7 @@ def load_version(conn: Any, v: FolderVersion, progress: Progress) -> str:
                for i, (d, st, e) in enumerate(v.sentence_table.tolist())))
         # Postings go through a temporary table so that each is written once, with its BM25 weight computed
         # by the database (the expression the store would otherwise evaluate on every query).
-        conn.execute("CREATE TEMPORARY TABLE raw_postings (field text, term text, item int4, tf int4, length int4) "
-                     "ON COMMIT DROP")
+        conn.execute("CREATE TEMPORARY TABLE raw_postings (field text, term text, item int4, tf int4, length int4)")
         for f in v.fields:
             cur.execute("INSERT INTO keyword_fields VALUES (%s, %s, %s, %s, %s, %s)",
                         (f.field, f.rows, f.avg_length, f.k1, f.b, f.stopwords))
