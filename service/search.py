@@ -127,6 +127,7 @@ class Searcher:
         self.p_section = passages.section
         # Sentence keys (for near-duplicates), made when a sentence is first shown: sentence number -> key.
         self._sentence_keys: dict[int, str] = {}
+        self._sentence_quotable: dict[int, bool] = {}  # the same, for quotable() of a highlight's sentences
         self.keyword = self.store.body
         self.title_keyword = self.store.title
         self.speller = Speller.from_texts(d.text for d in self.documents)
@@ -384,6 +385,12 @@ class Searcher:
             key = self._sentence_keys[number] = _normalise_sentence(self.documents[doc].text[start:end])
         return key
 
+    def _quotable(self, number: int, text: str, start: int, end: int) -> bool:
+        known = self._sentence_quotable.get(number)
+        if known is None:
+            known = self._sentence_quotable[number] = quotable(text[start:end])
+        return known
+
     # ------------------------------------------------------------------ presentation
 
     def _hit(self, rank: int, score: float, pool: Pool, j: int, params: SearchParams,
@@ -391,7 +398,9 @@ class Searcher:
         i = int(pool.rows[j])
         doc = self.documents[int(self.p_doc[i])]
         start, end = int(self.p_start[i]), int(self.p_end[i])
-        parts = {"keyword": pool.keyword[j], "passage": pool.dense[j], "sentence": pool.sentence[j]}
+        # float() first: rounding a numpy scalar costs several times more, and a hit has four of them.
+        parts = {"keyword": float(pool.keyword[j]), "passage": float(pool.dense[j]),
+                 "sentence": float(pool.sentence[j])}
         before, after = (None if c is None else Span(c[0], c[1], doc.text[c[0]:c[1]]) for c in context)
         return Hit(
             rank=rank, score=round(float(score), 6), doc_id=doc.doc_id, title=doc.title, section=self.p_section[i],
@@ -407,7 +416,8 @@ class Searcher:
         if not len(spans):
             s, e = int(self.p_start[i]), int(self.p_end[i])
             return Span(s, e, doc.text[s:e])
-        quotable_rows = np.array([quotable(doc.text[int(s):int(e)]) for _d, s, e in spans.tolist()], dtype=bool)
+        quotable_rows = np.array([self._quotable(number, doc.text, s, e) for number, s, e in spans.tolist()],
+                                 dtype=bool)
         if quotable_rows.any():  # a heading, a lone name or a lead-in ending in ":" is not a quote to paste
             sent_cos = np.where(quotable_rows, sent_cos, -np.inf)
         best = int(np.argmax(sent_cos))

@@ -80,8 +80,10 @@ class FolderStore:
         self.sentence_table = np.load(folder / layout.SENTENCES)
         # Memory-mapped: a query reads the rows of its candidates' sentences only, so the service holds
         # (and the kernel keeps) the pages it uses, not every vector of a large index.
-        self.sentence_vectors = np.load(folder / layout.SENTENCE_VECTORS, mmap_mode="r")
-        self.context_vectors = np.load(folder / layout.CONTEXT_VECTORS, mmap_mode="r")
+        # Plain-array views of the memory maps: the same file-backed pages, without np.memmap's
+        # per-indexing overhead (a tenth of a search's gather time).
+        self.sentence_vectors = np.load(folder / layout.SENTENCE_VECTORS, mmap_mode="r").view(np.ndarray)
+        self.context_vectors = np.load(folder / layout.CONTEXT_VECTORS, mmap_mode="r").view(np.ndarray)
         if not len(self.sentence_table) == len(self.sentence_vectors) == len(self.context_vectors):
             raise store.BadIndexError(f"{folder}: sentence vectors do not match the sentence table")
         # Per document, its sentences sorted by start, for context lookups.
