@@ -69,15 +69,12 @@ class KeywordIndex:
         indptr = self.retriever.scores["indptr"]
         return self.retriever.scores["indices"][indptr[term]:indptr[term + 1]]
 
-    def present(self, terms: list[int], row: int) -> set[int]:
-        """Those of the terms a row holds (a binary search in each one's postings)."""
-        found = set()
-        for term in terms:
-            rows = self.postings(term)
-            i = int(np.searchsorted(rows, row))
-            if i < len(rows) and int(rows[i]) == row:
-                found.add(term)
-        return found
+    def holding(self, terms: list[int], items: np.ndarray) -> np.ndarray:
+        """Which of the items (rows) hold each term: bool, one row per term (a membership test in its postings)."""
+        out = np.zeros((len(terms), len(items)), dtype=bool)
+        for i, term in enumerate(terms):
+            out[i] = np.isin(items, self.postings(term))
+        return out
 
     @property
     def max_idf(self) -> float:

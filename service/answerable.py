@@ -98,7 +98,7 @@ def answer_features(searcher: Searcher, query: str, qv: np.ndarray, pool: Pool, 
     title = searcher.title_keyword.analyse(content) if searcher.title_keyword is not None else [None] * len(body)
     known = [(b, t) for b, t in zip(body, title, strict=True) if b is not None or t is not None]
     unknown = 1.0 - len(known) / len(body) if body else 0.0
-    coverage, missing = _coverage(searcher, row, known)
+    coverage, missing = float(pool.coverage[top]), float(pool.missing[top])
     dense = float((pool.vectors[top:top + 1] @ qv)[0])  # the query as asked, not expanded
     brevity = 1.0 / max(len(body), 1)
     doc = searcher.documents[int(searcher.p_doc[row])]
@@ -151,25 +151,38 @@ def _missing_share(items: list[str], text: str) -> float:
     return sum(i.lower() not in lowered for i in items) / len(items)
 
 
-def _coverage(searcher: Searcher, row: int, terms: list[tuple[Hashable | None, Hashable | None]]
-              ) -> tuple[float, float]:
-    """IDF-weighted share of the query's known words found in passage ``row`` or in its document's title,
-    and the largest IDF (as a share of the largest possible) of a known word found in neither."""
-    doc = int(searcher.p_doc[row])
-    pairs = list(dict.fromkeys(terms))
-    in_body = searcher.keyword.present([b for b, _ in pairs if b is not None], row)
-    in_title = set() if searcher.title_keyword is None else \
-        searcher.title_keyword.present([t for _, t in pairs if t is not None], doc)
-    total = found = missing = 0.0
-    for body, title in pairs:
-        index, term = (searcher.keyword, body) if body is not None else (searcher.title_keyword, title)
+def term_coverage(searcher: Searcher, query: str, rows: np.ndarray, docs: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """For each passage of ``rows`` (documents ``docs``): the IDF-weighted share of the query's known words
+    found in the passage or in its document's title, and the largest IDF (as a share of the largest
+    possible) of a known word found in neither. A ranking signal and two "no answer" features."""
+    content = _FUNCTION_WORDS.sub(" ", query)
+    body = searcher.keyword.analyse(content)
+    title = searcher.title_keyword.analyse(content) if searcher.title_keyword is not None else [None] * len(body)
+    pairs = list(dict.fromkeys((b, t) for b, t in zip(body, title, strict=True) if b is not None or t is not None))
+    found = np.zeros(len(rows))
+    missing = np.zeros(len(rows))
+    if not pairs or not len(rows):
+        return found, missing
+    in_body = searcher.keyword.holding([b for b, _ in pairs if b is not None], rows)
+    in_title = (searcher.title_keyword.holding([t for _, t in pairs if t is not None], docs)
+                if searcher.title_keyword is not None else None)
+    total = 0.0
+    b_at = t_at = 0
+    for b, t in pairs:
+        index, term = (searcher.keyword, b) if b is not None else (searcher.title_keyword, t)
         weight = index.idf(term) / index.max_idf
         total += weight
-        if (body is not None and body in in_body) or (title is not None and title in in_title):
-            found += weight
-        else:
-            missing = max(missing, weight)
-    return (found / total if total else 0.0), missing
+        held = np.zeros(len(rows), dtype=bool)
+        if b is not None:
+            held |= in_body[b_at]
+            b_at += 1
+        if t is not None and in_title is not None:
+            held |= in_title[t_at]
+            t_at += 1
+        found += weight * held
+        missing = np.where(held, missing, np.maximum(missing, weight))
+    return found / total, missing
 
 
 def _sentence_coverage(searcher: Searcher, pool: Pool, top: int, body: list[Hashable | None]) -> float:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer import store
-from service.answerable import AnswerModel, answer_features
+from service.answerable import AnswerModel, answer_features, term_coverage
 from service.encoder import QueryEncoder
 from service.spelling import Speller
 from service.stores import DocumentRecord, Store, Within, open_store
@@ -36,6 +36,7 @@ class SearchParams:
     w_keyword: float = 0.1  # fusion: BM25 / best BM25 in the pool
     w_dense: float = 0.4  # fusion: passage cosine, min-max scaled over the pool
     w_sentence: float = 0.5  # fusion: best-sentence cosine, min-max scaled over the pool
+    w_coverage: float = 0.05  # added to the fused score: IDF-weighted share of the query's words the passage holds
     within_weight: float = 0.0  # within a document: best-sentence score relative to the document's best
     prf_passages: int = 3  # pseudo-relevance feedback: passages the query vector moves towards (0: off)
     prf_weight: float = 1.0  # how far it moves (Rocchio's beta, the query's weight being 1)
@@ -60,6 +61,8 @@ class Pool:
     sentence_end: np.ndarray
     sentence_spans: np.ndarray  # (n, 3) int64 beside sentence_flat: sentence number, start, end
     vectors: np.ndarray  # (n, dim) float32 passage vectors, as the store gave them
+    coverage: np.ndarray  # IDF-weighted share of the query's known words in the passage or its title
+    missing: np.ndarray  # the most distinctive known query word the passage and its title lack (IDF / max)
 
     def sentence_cos(self, j: int) -> np.ndarray:
         """Sentence cosines of the j-th candidate (empty for a passage without sentences)."""
@@ -216,10 +219,10 @@ class Searcher:
         keyword_top = (self._keyword_top(keyword, None if allowed is None else allowed.rows, depth) if mode != "dense"
                        else np.zeros(0, dtype=np.int64))
         if mode == "keyword":
-            return self._signals(keyword_top, qv, qv, keyword)
+            return self._signals(query, keyword_top, qv, qv, keyword)
         rows = np.union1d(self._dense_top(qv, depth, allowed), keyword_top)
         if not params.prf_passages or not len(rows):
-            return self._signals(rows, qv, qv, keyword)
+            return self._signals(query, rows, qv, qv, keyword)
         # Feedback passages: the best of the two lists alone, equally weighted (no sentence evidence).
         fetched = self.passage_vectors(rows)
         first = _minmax(fetched @ qv)
@@ -229,8 +232,8 @@ class Searcher:
         best = np.argsort(-first, kind="stable")[:params.prf_passages]
         moved = qv + params.prf_weight * fetched[best].mean(axis=0)
         moved = (moved / np.linalg.norm(moved)).astype(np.float32)
-        return self._signals(np.union1d(self._dense_top(moved, depth, allowed), keyword_top), moved, qv, keyword,
-                             fetched=(rows, fetched))
+        return self._signals(query, np.union1d(self._dense_top(moved, depth, allowed), keyword_top), moved, qv,
+                             keyword, fetched=(rows, fetched))
 
     def _keyword_top(self, keyword: np.ndarray, allowed: np.ndarray | None, depth: int) -> np.ndarray:
         scores = keyword if allowed is None else keyword[allowed]
@@ -251,14 +254,14 @@ class Searcher:
         numbers = sorted({self.doc_number[d] for d in doc_ids})
         return Within(np.array(numbers, dtype=np.int64), np.concatenate([self.doc_rows[i] for i in numbers]))
 
-    def _signals(self, rows: np.ndarray, dense_query: np.ndarray, sentence_query: np.ndarray,
+    def _signals(self, query: str, rows: np.ndarray, dense_query: np.ndarray, sentence_query: np.ndarray,
                  keyword: np.ndarray, fetched: tuple[np.ndarray, np.ndarray] | None = None) -> Pool:
-        """Passage cosine, best-sentence cosine and BM25 of the candidates: one matrix product each.
-        ``fetched``: (sorted rows, their vectors) already read from the store this query."""
+        """Passage cosine, best-sentence cosine, BM25 and query-word coverage of the candidates: one matrix
+        product each. ``fetched``: (sorted rows, their vectors) already read from the store this query."""
         if len(rows) == 0:
             empty = np.zeros(0)
             return Pool(rows, rows, empty, empty, empty, empty, empty, rows, rows, np.zeros((0, 3), dtype=np.int64),
-                        self.passage_vectors(rows))
+                        self.passage_vectors(rows), empty, empty)
         vectors = self._vectors(rows, fetched)  # gathered once for both queries
         dense = (vectors @ dense_query).astype(np.float64)
         sentences = self.store.sentences(rows)
@@ -274,9 +277,10 @@ class Searcher:
         if some.any():
             best[some] = np.maximum.reduceat(context_cos, starts[some])
             exact[some] = np.maximum.reduceat(sentence_cos, starts[some])
-        return Pool(rows, self.p_doc[rows], keyword[rows].astype(np.float64), dense, best, exact,
+        docs = self.p_doc[rows]
+        return Pool(rows, docs, keyword[rows].astype(np.float64), dense, best, exact,
                     sentence_cos, starts, ends, np.stack([sentences.ids, sentences.start, sentences.end], axis=1),
-                    vectors)
+                    vectors, *term_coverage(self, query, rows, docs))
 
     def _vectors(self, rows: np.ndarray, fetched: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
         """Passage vectors of ``rows``, reading from the store only those not in ``fetched`` (a database
@@ -303,7 +307,9 @@ class Searcher:
         Best-sentence evidence counts in proportion to how much a document was cut (1 - 1/passages):
         a document that is one passage is judged whole by the passage cosine, while in a long
         article the answer is one sentence among many. Within a document, passages are further
-        ordered by their best sentence (``within_weight``)."""
+        ordered by their best sentence (``within_weight``). In hybrid mode, the share of the query's
+        distinctive words a passage holds is added (``w_coverage``): BM25 rewards a word repeated,
+        coverage a question answered in its own terms."""
         w_k = 0.0 if mode == "dense" else params.w_keyword
         w_d, w_s = (0.0, 0.0) if mode == "keyword" else (params.w_dense, params.w_sentence)
         best_kw = float(pool.keyword.max()) if len(pool) else 0.0
@@ -314,6 +320,8 @@ class Searcher:
         score = (w_k * keyword + w_d * _minmax(pool.dense) + w_s * sentence) / np.where(total > 0, total, 1.0)
         if mode != "keyword" and params.within_weight:
             score = score + params.within_weight * (sentence - _group_max(pool.docs, sentence))
+        if mode == "hybrid" and params.w_coverage:
+            score = score + params.w_coverage * pool.coverage
         return score
 
     @staticmethod

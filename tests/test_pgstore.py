@@ -124,9 +124,10 @@ def test_bm25_in_sql_is_bm25s_to_the_bit(pg_searcher, searcher):
                 if tf is not None:
                     assert folder.idf(tf) == database.idf(td)
             known_f, known_d = [t for t in terms_f if t is not None], [t for t in terms_d if t is not None]
-            for row in (0, 3, 7):
-                present_f, present_d = folder.present(known_f, row), database.present(known_d, row)
-                assert [t in present_f for t in known_f] == [t in present_d for t in known_d]
+            items = np.array([0, 3, 7, 2], dtype=np.int64)
+            held = folder.holding(known_f, items)
+            assert np.array_equal(held, database.holding(known_d, items))
+            assert held.shape == (len(known_f), len(items))
         assert searcher.keyword.max_idf == pg_searcher.keyword.max_idf
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from kb.evaluation import load_questions
-from service.search import QueryError
+from service.search import QueryError, SearchParams
 from tests.conftest import EVAL_QUESTIONS
 
 QUESTIONS = [
@@ -114,3 +115,39 @@ def test_serve_path_embeddings_equal_the_indexers(searcher, lane):
     for got in (together, alone):
         cosine = (want * got).sum(axis=1)
         assert np.all(cosine >= 0.99999), cosine
+
+
+def test_query_word_coverage_counts_distinctive_words(searcher):
+    """Coverage is the IDF-weighted share of the query's known words a passage (or its title) holds; the
+    most distinctive word it lacks is reported beside it. Checked against the passages' own text."""
+    from service.answerable import term_coverage
+
+    query = "product leader time management calendar"
+    rows = np.arange(searcher.passage_count, dtype=np.int64)
+    coverage, missing = term_coverage(searcher, query, rows, searcher.p_doc[rows])
+    assert coverage.shape == missing.shape == (len(rows),)
+    assert ((coverage >= 0) & (coverage <= 1)).all()
+    text = [searcher.documents[int(searcher.p_doc[r])].text[int(searcher.p_start[r]):int(searcher.p_end[r])].lower()
+            for r in rows]
+    with_calendar = [i for i, t in enumerate(text) if "calendar" in t]
+    without_calendar = [i for i, t in enumerate(text) if "calendar" not in t and "time" in t]
+    assert with_calendar and without_calendar
+    # "calendar" is the rarest word of the query: a passage without it misses it, one with it does not.
+    assert missing[without_calendar].min() > 0
+    assert coverage[with_calendar].max() > coverage[without_calendar].max()
+    best = int(np.argmax(coverage))
+    assert "calendar" in text[best] and "time" in text[best]
+
+
+def test_coverage_lifts_the_passage_that_holds_the_query_words(searcher):
+    """The coverage weight only adds to the fused score: a passage holding every query word gains most."""
+    from dataclasses import replace
+
+    query = "product leader time management"
+    qv = searcher.encode([query])[0]
+    pool = searcher.pool(query, qv, "hybrid", None, SearchParams())
+    off = searcher.fuse(pool, "hybrid", replace(SearchParams(), w_coverage=0.0))
+    on = searcher.fuse(pool, "hybrid", SearchParams())
+    assert np.allclose(on - off, SearchParams().w_coverage * pool.coverage)
+    assert searcher.fuse(pool, "dense", SearchParams()).tolist() == \
+        searcher.fuse(pool, "dense", replace(SearchParams(), w_coverage=0.0)).tolist()

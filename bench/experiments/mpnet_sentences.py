@@ -33,6 +33,7 @@ from sentence_transformers import SentenceTransformer
 from tune import seed_searcher
 
 from indexer.build import sentence_inputs
+from service.answerable import term_coverage
 from service.search import Pool, SearchParams
 
 UPSTREAM_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
@@ -126,7 +127,7 @@ print(f"mpnet sentences and windows: {time.time() - t0:.0f} s", file=sys.stderr,
 current: dict[str, np.ndarray] = {}
 
 
-def patched_signals(self, rows, dense_query, sentence_query, keyword, fetched=None):
+def patched_signals(self, query, rows, dense_query, sentence_query, keyword, fetched=None):
     """The searcher's _signals with the sentence cosines taken against the query's mpnet vector."""
     sq = current["vector"]
     vectors = self.passage_vectors(rows)
@@ -143,7 +144,8 @@ def patched_signals(self, rows, dense_query, sentence_query, keyword, fetched=No
         best[some] = np.maximum.reduceat(context_cos, starts[some])
         exact[some] = np.maximum.reduceat(sentence_cos, starts[some])
     return Pool(rows, self.p_doc[rows], keyword[rows].astype(np.float64), dense, best, exact, sentence_cos, starts,
-                ends, np.stack([sentences.ids, sentences.start, sentences.end], axis=1), vectors)
+                ends, np.stack([sentences.ids, sentences.start, sentences.end], axis=1), vectors,
+                *term_coverage(self, query, rows, self.p_doc[rows]))
 
 
 for s in sets:

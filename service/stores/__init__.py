@@ -78,7 +78,7 @@ class KeywordField(Protocol):
 
     def analyse(self, text: str) -> list[Hashable | None]:
         """A term for each content word of the text (stop words left out), None for a word the field
-        never saw. Terms are opaque: compare them, pass them back to ``idf`` and ``present``."""
+        never saw. Terms are opaque: compare them, pass them back to ``idf`` and ``holding``."""
         ...
 
     def scores(self, text: str) -> np.ndarray:
@@ -93,8 +93,8 @@ class KeywordField(Protocol):
         """The IDF of a term found in one row only: the largest any term can have."""
         ...
 
-    def present(self, terms: list[Hashable], row: int) -> set[Hashable]:
-        """Those of the terms that occur in a row."""
+    def holding(self, terms: list[Hashable], items: np.ndarray) -> np.ndarray:
+        """Which of the items (rows of this field) hold each term: bool, one row per term, one column per item."""
         ...
 
 

@@ -533,10 +533,16 @@ class PostgresKeywordField:
     def max_idf(self) -> float:
         return float(log(1 + (self.rows - 0.5) / 1.5))
 
-    def present(self, terms: list[Hashable], row: int) -> set[Hashable]:
-        if not terms:
-            return set()
-        return {r[0] for r in self.owner.query(self.owner._sql.present, (self.field, row, [str(t) for t in terms]))}
+    def holding(self, terms: list[Hashable], items: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(terms), len(items)), dtype=bool)
+        if not terms or not len(items):
+            return out
+        position = {str(t): i for i, t in enumerate(terms)}
+        column = {int(item): j for j, item in enumerate(items.tolist())}
+        for term, item in self.owner.query(self.owner._sql.holding,
+                                           (self.field, list(position), [int(x) for x in column])):
+            out[position[term], column[item]] = True
+        return out
 
 
 class _Statements:
@@ -583,8 +589,8 @@ class _Statements:
             "LEFT JOIN LATERAL (SELECT char_start, char_end FROM {s}.sentences x WHERE x.doc = h.doc "
             "  AND x.char_start >= h.e ORDER BY x.char_start, x.char_end LIMIT 1) a ON true")
         self.term_df = q("SELECT term, df FROM {s}.keyword_terms WHERE field = %s AND term = ANY(%s::text[])")
-        self.present = q("SELECT term FROM {s}.keyword_postings WHERE field = %s AND item = %s "
-                         "AND term = ANY(%s::text[])")
+        self.holding = q("SELECT term, item FROM {s}.keyword_postings WHERE field = %s "
+                         "AND term = ANY(%s::text[]) AND item = ANY(%s::int[])")
         # BM25 as bm25s computes it: each posting's weight (POSTING_WEIGHT), summed in float32 in the order
         # of the query's terms (a term asked twice counts twice). So the scores are bm25s' to the bit.
         # Parameters: (field, terms).
