@@ -534,15 +534,17 @@ class PostgresKeywordField:
         return float(log(1 + (self.rows - 0.5) / 1.5))
 
     def holding(self, terms: list[Hashable], items: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(terms), len(items)), dtype=bool)
         if not terms or not len(items):
-            return out
-        position = {str(t): i for i, t in enumerate(terms)}
-        column = {int(item): j for j, item in enumerate(items.tolist())}
-        for term, item in self.owner.query(self.owner._sql.holding,
-                                           (self.field, list(position), [int(x) for x in column])):
-            out[position[term], column[item]] = True
-        return out
+            return np.zeros((len(terms), len(items)), dtype=bool)
+        # Terms and items may repeat (a title's document comes once per passage): ask for each once.
+        names = [str(t) for t in terms]
+        position = {t: i for i, t in enumerate(dict.fromkeys(names))}
+        unique, inverse = np.unique(items, return_inverse=True)
+        held = np.zeros((len(position), len(unique)), dtype=bool)
+        column = {int(item): j for j, item in enumerate(unique.tolist())}
+        for term, item in self.owner.query(self.owner._sql.holding, (self.field, list(position), list(column))):
+            held[position[term], column[item]] = True
+        return held[[position[t] for t in names]][:, inverse.ravel()]
 
 
 class _Statements:
