@@ -70,10 +70,14 @@ class KeywordIndex:
         return self.retriever.scores["indices"][indptr[term]:indptr[term + 1]]
 
     def holding(self, terms: list[int], items: np.ndarray) -> np.ndarray:
-        """Which of the items (rows) hold each term: bool, one row per term (a membership test in its postings)."""
+        """Which of the items (rows) hold each term: bool, one row per term (a binary search of each item in the
+        term's sorted postings, far cheaper than a set test when the pool is small and the postings long)."""
         out = np.zeros((len(terms), len(items)), dtype=bool)
         for i, term in enumerate(terms):
-            out[i] = np.isin(items, self.postings(term))
+            rows = self.postings(term)
+            if len(rows):
+                at = np.minimum(np.searchsorted(rows, items), len(rows) - 1)
+                out[i] = rows[at] == items
         return out
 
     @property
