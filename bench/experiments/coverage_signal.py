@@ -66,20 +66,46 @@ def cross_validate(per_query: dict, folds_n: int = 5) -> tuple[list[str], list[n
     return chosen, cv, max(per_query, key=on_all.__getitem__)
 
 
-def question_scores(qs: QuestionSet, pools, params, w: float) -> np.ndarray:
+def sentence_coverage(searcher, query: str, pool) -> np.ndarray:
+    """Per candidate: the IDF-weighted share of the query's known body words in its best sentence (by the
+    ranking's sentence cosine) and that sentence's neighbours within the passage."""
+    body = [t for t in searcher.keyword.analyse(_FUNCTION_WORDS.sub(" ", query)) if t is not None]
+    weights = {t: searcher.keyword.idf(t) for t in body}
+    total = sum(weights.values())
+    out = np.zeros(len(pool))
+    if not total:
+        return out
+    for j in range(len(pool)):
+        spans = pool.spans(j)
+        if not len(spans):
+            continue
+        best = int(np.argmax(pool.sentence_cos(j)))
+        lo, hi = max(best - 1, 0), min(best + 2, len(spans))
+        text = searcher.documents[int(pool.docs[j])].text[int(spans[lo][1]):int(spans[hi - 1][2])]
+        present = set(searcher.keyword.analyse(text))
+        out[j] = sum(w for t, w in weights.items() if t in present) / total
+    return out
+
+
+def question_scores(qs: QuestionSet, pools, params, w: float, w2: float = 0.0) -> np.ndarray:
     s, out = qs.searcher, []
-    for q, pool, cov in zip(qs.questions, pools, qs.cov, strict=True):
+    for i, (q, pool, cov) in enumerate(zip(qs.questions, pools, qs.cov, strict=True)):
         scores = s.fuse(pool, "hybrid", params) + w * cov
+        if w2:
+            scores = scores + w2 * qs.scov[i]
         hits = s._present(pool, scores, 10, params)
         first = next((i for i, h in enumerate(hits) if is_relevant(h, q["relevant"], qs.texts)), None)
         out.append(0.0 if first is None else 1.0 / (first + 1))
     return np.array(out)
 
 
-def beir_scores(bs: BeirSet, pools, params, w: float) -> np.ndarray:
+def beir_scores(bs: BeirSet, pools, params, w: float, w2: float = 0.0) -> np.ndarray:
     out = []
-    for qid, pool, cov in zip(bs.ids, pools, bs.cov, strict=True):
-        ranked = bs.ranked_docs(pool, bs.searcher.fuse(pool, "hybrid", params) + w * cov, qid)
+    for i, (qid, pool, cov) in enumerate(zip(bs.ids, pools, bs.cov, strict=True)):
+        score = bs.searcher.fuse(pool, "hybrid", params) + w * cov
+        if w2:
+            score = score + w2 * bs.scov[i]
+        ranked = bs.ranked_docs(pool, score, qid)
         out.append(ndcg_at_k(ranked, bs.qrels[qid], 10))
     return np.array(out)
 
@@ -101,6 +127,18 @@ def main() -> None:
         qpools.append(pools)
     cpools = cran.pools(params)
     cran.cov = [coverage(cran.searcher, q, p) for q, p in zip(cran.queries, cpools, strict=True)]
+    if "--sentence" in sys.argv:
+        for qs, pools in zip(qsets, qpools, strict=True):
+            qs.scov = [sentence_coverage(qs.searcher, q["question"], p) for q, p in zip(qs.questions, pools, strict=True)]
+        cran.scov = [sentence_coverage(cran.searcher, q, p) for q, p in zip(cran.queries, cpools, strict=True)]
+        names = [qs.name for qs in qsets] + ["cranfield"]
+        print("| w coverage | w sentence coverage | " + " | ".join(names) + " |")
+        for w in (0.0, 0.05):
+            for w2 in (0.0, 0.025, 0.05, 0.1, 0.2):
+                figs = [question_scores(qs, p, params, w, w2).mean() for qs, p in zip(qsets, qpools, strict=True)]
+                figs.append(beir_scores(cran, cpools, params, w, w2).mean())
+                print(f"| {w} | {w2} | " + " | ".join(f"{f:.3f}" for f in figs) + " |", flush=True)
+        return
     if "--tune" in sys.argv:
         tune(qsets, qpools, cran, cpools)
         return
