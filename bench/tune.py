@@ -8,7 +8,9 @@ passage cosine, best-sentence cosine) and the within-document sentence weight. T
 the worst, over the sets, of each set's figure as a share of the best any configuration reaches on
 that set: a configuration must be near the best everywhere, and a win on one set cannot buy a loss
 on another. The cross-validated figures come from choosing on four folds of every set and measuring
-on the fifth. eval/held_out_questions.jsonl is never used to choose; it is only reported.
+on the fifth. eval/held_out_questions.jsonl is never used to choose; it is only reported. The query-word
+coverage weight (``w_coverage``) stays at its shipped value here; bench/experiments/coverage_signal.py
+--tune chooses it jointly with the fusion weights.
 
     .venv/bin/python bench/tune.py [--folds 5] [--json bench/results/tune.json]
 """
