@@ -129,7 +129,10 @@ def main() -> None:
     cran.cov = [coverage(cran.searcher, q, p) for q, p in zip(cran.queries, cpools, strict=True)]
     if "--sentence" in sys.argv:
         for qs, pools in zip(qsets, qpools, strict=True):
-            qs.scov = [sentence_coverage(qs.searcher, q["question"], p) for q, p in zip(qs.questions, pools, strict=True)]
+            qs.scov = [
+                sentence_coverage(qs.searcher, q["question"], p)
+                for q, p in zip(qs.questions, pools, strict=True)
+            ]
         cran.scov = [sentence_coverage(cran.searcher, q, p) for q, p in zip(cran.queries, cpools, strict=True)]
         names = [qs.name for qs in qsets] + ["cranfield"]
         print("| w coverage | w sentence coverage | " + " | ".join(names) + " |")
