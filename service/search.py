@@ -36,6 +36,7 @@ class SearchParams:
     w_keyword: float = 0.1  # fusion: BM25 / best BM25 in the pool
     w_dense: float = 0.4  # fusion: passage cosine, min-max scaled over the pool
     w_sentence: float = 0.5  # fusion: best-sentence cosine, min-max scaled over the pool
+    window_share: float = 0.75  # that cosine: this share from the sentence read with its neighbours, the rest alone
     w_coverage: float = 0.05  # added to the fused score: IDF-weighted share of the query's words the passage holds
     within_weight: float = 0.0  # within a document: best-sentence score relative to the document's best
     prf_passages: int = 3  # pseudo-relevance feedback: passages the query vector moves towards (0: off)
@@ -314,7 +315,7 @@ class Searcher:
         w_d, w_s = (0.0, 0.0) if mode == "keyword" else (params.w_dense, params.w_sentence)
         best_kw = float(pool.keyword.max()) if len(pool) else 0.0
         keyword = pool.keyword / best_kw if best_kw > 0 else pool.keyword
-        sentence = _minmax(pool.sentence)
+        sentence = _minmax(params.window_share * pool.sentence + (1.0 - params.window_share) * pool.exact)
         w_s = w_s * (1.0 - 1.0 / self.doc_passages[pool.docs])
         total = w_k + w_d + w_s
         score = (w_k * keyword + w_d * _minmax(pool.dense) + w_s * sentence) / np.where(total > 0, total, 1.0)

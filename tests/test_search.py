@@ -151,3 +151,22 @@ def test_coverage_lifts_the_passage_that_holds_the_query_words(searcher):
     assert np.allclose(on - off, SearchParams().w_coverage * pool.coverage)
     assert searcher.fuse(pool, "dense", SearchParams()).tolist() == \
         searcher.fuse(pool, "dense", replace(SearchParams(), w_coverage=0.0)).tolist()
+
+
+def test_sentence_signal_mixes_the_window_and_the_sentence_alone(searcher):
+    """The ranking's sentence signal is window_share of the best window cosine plus the rest of the best
+    sentence-alone cosine: at 1 only windows count, at 0 only sentences alone, and the default lies between."""
+    from dataclasses import replace
+
+    query = "How do product leaders handle burnout?"
+    qv = searcher.encode([query])[0]
+    pool = searcher.pool(query, qv, "hybrid", None, SearchParams())
+    windows_only = replace(pool, exact=np.zeros_like(pool.exact))
+    alone_only = replace(pool, sentence=pool.exact)
+    one, zero = replace(SearchParams(), window_share=1.0), replace(SearchParams(), window_share=0.0)
+    assert np.allclose(searcher.fuse(pool, "hybrid", one), searcher.fuse(windows_only, "hybrid", one))
+    assert np.allclose(searcher.fuse(pool, "hybrid", zero), searcher.fuse(alone_only, "hybrid", one))
+    default = searcher.fuse(pool, "hybrid", SearchParams())
+    assert 0.0 < SearchParams().window_share < 1.0
+    assert not np.allclose(default, searcher.fuse(pool, "hybrid", one))
+    assert not np.allclose(default, searcher.fuse(pool, "hybrid", zero))
