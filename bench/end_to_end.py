@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--precision", choices=("float32", "int8"), default="float32")
     ap.add_argument("--seconds", type=float, default=15.0, help="measured seconds per load level (default 15)")
     ap.add_argument("--no-postgres", action="store_true", help="the folder store only")
+    ap.add_argument("--index-dir", type=Path, help="serve this index folder, already built, instead of building "
+                    "one (the build's figures are then left out; --docs and --max-sentences only label the run)")
+    ap.add_argument("--no-folder", action="store_true", help="no load on the folder store (the PostgreSQL one only)")
     ap.add_argument("--save", type=Path, help="also write the JSON result to this file")
     args = ap.parse_args(argv)
     import urllib.parse
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     from indexer import store
     from service.encoder import QueryEncoder
 
-    collection = Path(subprocess.run(
+    collection = args.index_dir or Path(subprocess.run(
         [sys.executable, str(Path(__file__).with_name("make_collection.py")), "--docs", str(args.docs),
          "--max-sentences", str(args.max_sentences)], check=True, capture_output=True, text=True).stdout.strip())
     result = {"machine": machine_info(), "command": " ".join(sys.argv), "collection": str(collection),
@@ -135,23 +138,33 @@ def main(argv: list[str] | None = None) -> int:
     work.chmod(0o755)
     paths = [f"/search?{urllib.parse.urlencode({'q': q, 'k': 10})}" for q in cranfield_queries()]
     try:
-        index_dir = work / "index"
-        say(f"building {collection.name} into {index_dir}")
-        build = one_build([collection], index_dir, ["--precision", args.precision])
-        version = store.current_version(index_dir)
-        manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
-        result["build"] = {k: build[k] for k in ("seconds", "cpu_seconds", "peak_rss_mb", "passages", "sentences",
-                                                  "texts", "distinct_texts_embedded", "embedded_texts_per_s")}
-        result["build"]["index_bytes_by_file"] = folder_bytes(version)
-        result["build"]["index_bytes"] = sum(result["build"]["index_bytes_by_file"].values())
-        result["build"]["dense_index"] = manifest.get("dense_index")
-        say(f"built in {build['seconds']:.0f} s: {build['passages']} passages; dense recall against exact search")
+        if args.index_dir:
+            index_dir = args.index_dir
+            version = store.current_version(index_dir)
+            manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+            result["precision"] = manifest.get("model", {}).get("precision", "float32")
+            result["build"] = {"prebuilt": str(version), **manifest["counts"],
+                               "dense_index": manifest.get("dense_index"),
+                               "index_bytes": sum(folder_bytes(version).values())}
+        else:
+            index_dir = work / "index"
+            say(f"building {collection.name} into {index_dir}")
+            build = one_build([collection], index_dir, ["--precision", args.precision])
+            version = store.current_version(index_dir)
+            manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+            result["build"] = {k: build[k] for k in ("seconds", "cpu_seconds", "peak_rss_mb", "passages", "sentences",
+                                                      "texts", "distinct_texts_embedded", "embedded_texts_per_s")}
+            result["build"]["index_bytes_by_file"] = folder_bytes(version)
+            result["build"]["index_bytes"] = sum(result["build"]["index_bytes_by_file"].values())
+            result["build"]["dense_index"] = manifest.get("dense_index")
+        say(f"{result['build']['passages']} passages; dense recall against exact search")
         vectors = QueryEncoder(version / "encoder").encode(cranfield_queries())
         recall = dense_recall(version, vectors)
         truth = recall.pop("truth")
         result["folder"] = {"dense": recall}
         say(f"folder store: {recall}; serving")
-        result["folder"] |= serve_and_load(index_dir, {}, work / "serve-folder.log", paths, args.seconds)
+        if not args.no_folder:
+            result["folder"] |= serve_and_load(index_dir, {}, work / "serve-folder.log", paths, args.seconds)
         if not args.no_postgres:
             from service.stores.postgres import schema_for
             from service.stores.postgres_publish import publish_folder
@@ -187,14 +200,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(r: dict) -> str:
     b = r["build"]
-    lines = [machine_line(r["machine"]), f"collection: {r['collection']} ({r['precision']} encoder)", "",
-             f"build: {b['seconds']:.0f} s wall, {b['cpu_seconds']:.0f} CPU s, peak RSS {b['peak_rss_mb']:.0f} MB; "
-             f"{b['passages']} passages, {b['sentences']} sentences, {b['distinct_texts_embedded']} texts through "
-             f"the model; index {b['index_bytes'] / 1e6:.0f} MB on disk ({b['dense_index']})", ""]
+    lines = [machine_line(r["machine"]), f"collection: {r['collection']} ({r['precision']} encoder)", ""]
+    if "prebuilt" in b:
+        lines += [f"served the index already built at {b['prebuilt']}: {b['passages']} passages, "
+                  f"{b['sentences']} sentences, {b['index_bytes'] / 1e6:.0f} MB on disk ({b['dense_index']})", ""]
+    else:
+        lines += [f"build: {b['seconds']:.0f} s wall, {b['cpu_seconds']:.0f} CPU s, "
+                  f"peak RSS {b['peak_rss_mb']:.0f} MB; {b['passages']} passages, {b['sentences']} sentences, "
+                  f"{b['distinct_texts_embedded']} texts through "
+                  f"the model; index {b['index_bytes'] / 1e6:.0f} MB on disk ({b['dense_index']})", ""]
     rows = []
     for name in ("folder", "postgres"):
         s = r.get(name)
-        if not s:
+        if not s or "clients_1" not in s:
             continue
         for clients in (1, 32):
             c = s[f"clients_{clients}"]

@@ -27,6 +27,17 @@ def build_keyword_index(texts: list[str], folder: Path) -> None:
     tokenizer.save_stopwords(str(folder))
 
 
+def rows_holding(postings: list[np.ndarray], items: np.ndarray) -> np.ndarray:
+    """Which of the items each sorted posting list holds: bool, one row per list (a binary search of each
+    item in the list, far cheaper than a set test when the items are few and the postings long)."""
+    out = np.zeros((len(postings), len(items)), dtype=bool)
+    for i, rows in enumerate(postings):
+        if len(rows):
+            at = np.minimum(np.searchsorted(rows, items), len(rows) - 1)
+            out[i] = rows[at] == items
+    return out
+
+
 class KeywordIndex:
     """Loaded BM25 index; ``scores`` gives every passage's BM25 score for a query."""
 
@@ -70,15 +81,8 @@ class KeywordIndex:
         return self.retriever.scores["indices"][indptr[term]:indptr[term + 1]]
 
     def holding(self, terms: list[int], items: np.ndarray) -> np.ndarray:
-        """Which of the items (rows) hold each term: bool, one row per term (a binary search of each item in the
-        term's sorted postings, far cheaper than a set test when the pool is small and the postings long)."""
-        out = np.zeros((len(terms), len(items)), dtype=bool)
-        for i, term in enumerate(terms):
-            rows = self.postings(term)
-            if len(rows):
-                at = np.minimum(np.searchsorted(rows, items), len(rows) - 1)
-                out[i] = rows[at] == items
-        return out
+        """Which of the items (rows) hold each term: bool, one row per term."""
+        return rows_holding([self.postings(t) for t in terms], items)
 
     @property
     def max_idf(self) -> float:

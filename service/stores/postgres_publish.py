@@ -13,10 +13,8 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from math import log
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +27,10 @@ from service.stores.postgres import (
     GLOBAL_TABLES,
     HNSW_EF_CONSTRUCTION,
     HNSW_M,
-    POSTING_WEIGHT,
+    ITEM_TYPE,
     VERSION_INDEXES,
     VERSION_TABLES,
+    WEIGHT_TYPE,
     connect,
     redact,
     schema_for,
@@ -41,9 +40,6 @@ from service.stores.postgres import (
 Progress = Callable[[str], None]
 LOCK_KEY = 0x6B62_7075_626C  # pg_advisory_lock key of publishers ("kbpubl")
 KEEP_VERSIONS = store.KEEP_VERSIONS
-# The largest difference allowed between a BM25 weight recomputed from the stored postings and the
-# one bm25s computed (float32): anything more means the postings are not what bm25s indexed.
-WEIGHT_TOLERANCE = 1e-4
 
 
 class PublishError(ValueError):
@@ -66,71 +62,43 @@ class PublishReport:
 class FieldPostings:
     field: str
     rows: int
-    avg_length: float
     k1: float
     b: float
     stopwords: list[str]
-    terms: dict[str, int]  # term -> document frequency
-    postings: list[tuple[str, int, int, int]]  # (term, item, tf, length)
+    terms: list[tuple[str, int, bytes, bytes]]  # (term, df, items, weights): one posting list each
 
 
-def field_postings(field: str, folder: Path, texts: list[str]) -> FieldPostings:
-    """The postings bm25s indexed in ``folder`` (its ``build_keyword_index`` of ``texts``), as terms
-    (stems), term frequencies and lengths, checked against the saved index.
+def field_postings(field: str, folder: Path, rows: int) -> FieldPostings:
+    """The posting lists of bm25s' saved index in ``folder``, one per term (stem): the rows holding the
+    term in ascending order and bm25s' own weight of the term in each, as ITEM_TYPE / WEIGHT_TYPE bytes.
 
-    bm25s keeps only the precomputed weights, so the texts are tokenised again with the indexer's
-    tokenizer. A row bm25s indexed as empty (its "" token: no content word, or a title that was
-    empty and is shown as the doc_id) is taken as empty. The vocabulary, every term's rows and every
-    weight recomputed from tf and lengths must match the saved index, else PublishError."""
+    The store sums them as bm25s does, so nothing is recomputed here; the arrays are checked for shape
+    (every row number in range, one weight per row, as many rows as the version has)."""
     import bm25s
-
-    from indexer.keyword import _tokenizer
 
     saved = bm25s.BM25.load(str(folder))
     vocab = json.loads((folder / "vocab.tokenizer.json").read_text(encoding="utf-8"))
     stopwords = json.loads((folder / "stopwords.tokenizer.json").read_text(encoding="utf-8"))
     if saved.method != "lucene" or (saved.idf_method or "lucene") != "lucene":
-        raise PublishError(f"{folder}: bm25s method {saved.method!r}, only 'lucene' is computed in SQL")
+        raise PublishError(f"{folder}: bm25s method {saved.method!r}, only 'lucene' is served from the store")
     data, indices, indptr = (np.asarray(saved.scores[k]) for k in ("data", "indices", "indptr"))
     n = int(saved.scores["num_docs"])
-    if n != len(texts):
-        raise PublishError(f"{folder}: indexes {n} rows, the version has {len(texts)}")
-    empty_id = vocab["stem_to_sid"].get("")
-    empty_rows = set() if empty_id is None else set(indices[indptr[empty_id]:indptr[empty_id + 1]].tolist())
-    texts = ["" if i in empty_rows else t for i, t in enumerate(texts)]
-
-    tokenizer = _tokenizer()
-    ids = tokenizer.tokenize(texts, return_as="ids", show_progress=False)
-    if tokenizer.stem_to_sid != vocab["stem_to_sid"] or sorted(tokenizer.stopwords) != sorted(stopwords):
-        raise PublishError(f"{folder}: the texts do not tokenise to the saved vocabulary")
-    stem_of = {sid: stem for stem, sid in tokenizer.stem_to_sid.items()}
-    lengths = np.array([len(row) for row in ids], dtype=np.int64)
-    avg_length = float(lengths.mean())
-    k1, b = float(saved.k1), float(saved.b)
-
-    postings: list[tuple[str, int, int, int]] = []
-    by_term: dict[int, list[tuple[int, int]]] = {}
-    for item, row in enumerate(ids):
-        for sid, tf in Counter(row).items():
-            by_term.setdefault(sid, []).append((item, tf))
-            postings.append((stem_of[sid], item, tf, int(lengths[item])))
-    worst = 0.0
-    for sid, items in by_term.items():
-        rows = indices[indptr[sid]:indptr[sid + 1]]
-        if sorted(rows.tolist()) != [i for i, _ in items]:
-            raise PublishError(f"{folder}: postings of {stem_of[sid]!r} differ from the saved index")
-        df = len(items)
-        idf = log(1 + (n - df + 0.5) / (df + 0.5))
-        order = np.argsort(rows, kind="stable")
-        saved_weights = data[indptr[sid]:indptr[sid + 1]][order].astype(np.float64)
-        tf = np.array([t for _, t in items], dtype=np.float64)
-        dl = lengths[[i for i, _ in items]].astype(np.float64)
-        weights = idf * tf / (tf + k1 * (1 - b + b * dl / avg_length))
-        worst = max(worst, float(np.max(np.abs(weights - saved_weights))))
-    if worst > WEIGHT_TOLERANCE:
-        raise PublishError(f"{folder}: BM25 from the postings differs from bm25s' by {worst:.2e}")
-    terms = {stem_of[sid]: len(items) for sid, items in by_term.items()}
-    return FieldPostings(field, n, avg_length, k1, b, sorted(stopwords), terms, postings)
+    if n != rows:
+        raise PublishError(f"{folder}: indexes {n} rows, the version has {rows}")
+    stems = vocab["stem_to_sid"]
+    if any(not 0 <= sid < len(indptr) - 1 for sid in stems.values()) or not len(data) == len(indices) == indptr[-1]:
+        raise PublishError(f"{folder}: the saved index and its vocabulary do not agree")
+    if len(indices) and (indices.min() < 0 or indices.max() >= n):
+        raise PublishError(f"{folder}: a posting names a row the version does not have")
+    terms = []
+    for stem, sid in stems.items():
+        items, weights = indices[indptr[sid]:indptr[sid + 1]], data[indptr[sid]:indptr[sid + 1]]
+        if not len(items):  # a word of the vocabulary no row holds: the same as an unknown one
+            continue
+        order = np.argsort(items, kind="stable")
+        terms.append((stem, len(items), items[order].astype(ITEM_TYPE).tobytes(),
+                      weights[order].astype(WEIGHT_TYPE).tobytes()))
+    return FieldPostings(field, n, float(saved.k1), float(saved.b), sorted(stopwords), terms)
 
 
 # ---------------------------------------------------------------- one version, read from its folder
@@ -163,15 +131,12 @@ def read_version(folder: Path) -> FolderVersion:
     if len(passage_vectors) != len(passages) or not len(sentence_table) == len(sentence_vectors) == len(
             context_vectors):
         raise PublishError(f"{folder}: vectors do not match the passage and sentence tables")
-    number = {d["doc_id"]: i for i, d in enumerate(documents)}
-    texts = [d["text"] for d in documents]
     for d in documents:
         if "\x00" in d["text"] or "\x00" in d["doc_id"]:
             raise PublishError(f"{d['doc_id']!r}: holds a NUL character, which PostgreSQL text cannot store")
-    body = [texts[number[p["doc_id"]]][p["start"]:p["end"]] for p in passages]
-    fields = [field_postings("body", folder / layout.BODY_KEYWORDS, body)]
+    fields = [field_postings("body", folder / layout.BODY_KEYWORDS, len(passages))]
     if (folder / layout.TITLE_KEYWORDS).is_dir():
-        fields.append(field_postings("title", folder / layout.TITLE_KEYWORDS, [d["title"] for d in documents]))
+        fields.append(field_postings("title", folder / layout.TITLE_KEYWORDS, len(documents)))
     return FolderVersion(folder, manifest, documents, passages, sentence_table, sentence_vectors, context_vectors,
                          passage_vectors, fields)
 
@@ -249,26 +214,15 @@ def load_version(conn: Any, v: FolderVersion, progress: Progress) -> str:
               ["int4", "int4", "int4", "int4", "vector", "vector"],
               ((i, int(d), int(st), int(e), v.sentence_vectors[i], v.context_vectors[i])
                for i, (d, st, e) in enumerate(v.sentence_table.tolist())))
-        # Postings go through a temporary table so that each is written once, with its BM25 weight computed
-        # by the database (the expression the store would otherwise evaluate on every query).
-        conn.execute("CREATE TEMPORARY TABLE raw_postings (field text, term text, item int4, tf int4, length int4)")
         for f in v.fields:
-            cur.execute("INSERT INTO keyword_fields VALUES (%s, %s, %s, %s, %s, %s)",
-                        (f.field, f.rows, f.avg_length, f.k1, f.b, f.stopwords))
-            _copy(cur, sql.Identifier(schema, "keyword_terms"), ["field", "term", "df"], ["text", "text", "int4"],
-                  ((f.field, t, df) for t, df in f.terms.items()))
-            _copy(cur, sql.Identifier("pg_temp", "raw_postings"), ["field", "term", "item", "tf", "length"],
-                  ["text", "text", "int4", "int4", "int4"], ((f.field, *p) for p in f.postings))
-        conn.execute(sql.SQL(
-            "INSERT INTO {}.keyword_postings (field, term, item, tf, length, weight) "
-            "SELECT k.field, k.term, k.item, k.tf, k.length, " + POSTING_WEIGHT + " FROM pg_temp.raw_postings k "
-            "JOIN {}.keyword_terms t USING (field, term) JOIN {}.keyword_fields f USING (field)").format(s, s, s))
-        conn.execute("DROP TABLE pg_temp.raw_postings")
+            cur.execute("INSERT INTO keyword_fields VALUES (%s, %s, %s, %s, %s)",
+                        (f.field, f.rows, f.k1, f.b, f.stopwords))
+            _copy(cur, sql.Identifier(schema, "keyword_terms"), ["field", "term", "df", "items", "weights"],
+                  ["text", "text", "int4", "bytea", "bytea"], ((f.field, *t) for t in f.terms))
         progress("building the HNSW index of passage vectors")
         conn.execute(VERSION_INDEXES.format(m=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION))
         check_version(conn, schema)
-        conn.execute(sql.SQL("ANALYZE {}.documents, {}.passages, {}.sentences, {}.keyword_terms, "
-                             "{}.keyword_postings").format(s, s, s, s, s))
+        conn.execute(sql.SQL("ANALYZE {}.documents, {}.passages, {}.sentences, {}.keyword_terms").format(s, s, s, s))
         conn.execute("SET LOCAL search_path TO DEFAULT")
         conn.execute("INSERT INTO kb_versions (version, schema_name, manifest) VALUES (%s, %s, %s)",
                      (version, schema, Jsonb(v.manifest)))
@@ -291,7 +245,7 @@ def load_version(conn: Any, v: FolderVersion, progress: Progress) -> str:
 def check_version(conn: Any, schema: str) -> None:
     """SQL checks of a loaded version; PublishError (and so a rollback) if one fails: every passage's
     body is its document's text from char_start for char_end - char_start characters (the verbatim
-    rule), and every sentence range lies inside its document."""
+    rule), every sentence range lies inside its document, and every posting list is df rows and weights."""
     from psycopg import sql
 
     s = sql.Identifier(schema)
@@ -306,6 +260,11 @@ def check_version(conn: Any, schema: str) -> None:
         "LIMIT 1").format(s, s)).fetchone()
     if bad:
         raise PublishError(f"{schema}.sentences: sentence {bad[0]} ends after its document")
+    bad = conn.execute(sql.SQL(
+        "SELECT field, term FROM {}.keyword_terms WHERE df < 1 OR length(items) <> 4 * df "
+        "OR length(weights) <> 4 * df LIMIT 1").format(s)).fetchone()
+    if bad:
+        raise PublishError(f"{schema}.keyword_terms: the posting list of {bad[1]!r} ({bad[0]}) is not df rows")
 
 
 def prune(conn: Any, live: str, replaced: str | None, progress: Progress) -> None:
