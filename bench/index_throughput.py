@@ -144,6 +144,8 @@ def main() -> int:
     ap.add_argument("--quiet-wait", type=float, default=60.0,
                     help="wait up to this long for other processes to leave the CPUs idle (default 60)")
     ap.add_argument("--precision", choices=("float32", "int8"), help="passed to kb index (default: its default)")
+    ap.add_argument("--arithmetic", choices=("auto", "bf16", "float32"),
+                    help="passed to kb index (default: its default, auto)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
     ap.add_argument("--save", type=Path, help="also write the JSON result to this file")
     args = ap.parse_args()
@@ -161,6 +163,7 @@ def main() -> int:
         try:
             say(f"build {n + 1}/{args.repeat}: kb index {' '.join(map(str, sources))} --index-dir {folder}")
             extra = ["--precision", args.precision] if args.precision else []
+            extra += ["--arithmetic", args.arithmetic] if args.arithmetic else []
             builds.append(one_build(sources, folder / "index", extra))
         finally:
             shutil.rmtree(folder, ignore_errors=True)

@@ -25,6 +25,7 @@ from corpus.metadata import DEFAULT_FILE as DEFAULT_METADATA
 from corpus.metadata import SourceMeta, load_overrides, merge, parse_date
 from corpus.passages import ChunkSettings, make_passages
 from indexer import layout, model, store
+from indexer.bf16_encoder import Bf16BulkEncoder, engine_label, resolve_arithmetic
 from indexer.dense import describe, make_dense_index
 from indexer.keyword import build_keyword_index
 from indexer.onnx_export import PRECISIONS
@@ -175,15 +176,19 @@ def build_index(
     chunk_texts: int | None = None,
     threads: int | None = None,
     precision: str = "float32",
+    arithmetic: str = "auto",
 ) -> BuildReport:
     """Build a new version of the index in ``index_dir`` from ``sources`` and publish it.
 
     ``chunk_texts`` is how many texts are cut and embedded at a time (default ``CHUNK_TEXTS``; it does not
     change the result), ``threads`` the model's threads (default: every core this process may use),
     ``precision`` the encoder's arithmetic (``indexer.onnx_export.PRECISIONS``; int8 is faster and ranks a
-    little differently, so it is part of the version and of its staleness)."""
+    little differently, so it is part of the version and of its staleness), ``arithmetic`` how a float32
+    index's vectors are computed (``indexer.bf16_encoder.ARITHMETICS``: bf16 where the CPU has it, by
+    default; its vectors agree with float32 ones to cosine 0.9999, so it is not part of the staleness)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    arithmetic = resolve_arithmetic(arithmetic, precision)
     began = time.perf_counter()
     documents = load_documents(sources)
     read_seconds = time.perf_counter() - began
@@ -199,7 +204,7 @@ def build_index(
                                manifest["counts"]["sentences"], time.perf_counter() - began, skipped=True)
         return _build(documents, overrides, previous, index_dir, chunking, progress, show_bars, metadata_file, began,
                       chunk_texts=chunk_texts or CHUNK_TEXTS, threads=threads, read_seconds=read_seconds,
-                      precision=precision)
+                      precision=precision, arithmetic=arithmetic)
 
 
 #: Texts (passages, sentences alone, sentences with neighbours) cut, embedded and written at a time: the
@@ -295,9 +300,11 @@ class _Embedder:
     version (incremental re-indexing), or the model."""
 
     def __init__(self, folder: Path, previous: Path | None, reuse: PreviousVectors, timer: Timer,
-                 progress: Progress, threads: int | None, precision: str = "float32") -> None:
+                 progress: Progress, threads: int | None, precision: str = "float32",
+                 arithmetic: str = "float32") -> None:
         self.folder, self.previous, self.reuse, self.timer, self.progress = folder, previous, reuse, timer, progress
         self.precision = precision
+        self.arithmetic = arithmetic
         self.threads = threads
         self.files = [VectorFile(folder / name, model.DIMENSION) for name in (PASSAGE_VECTORS_TMP, SENTENCE_VECTORS,
                                                                               CONTEXT_VECTORS)]
@@ -309,17 +316,21 @@ class _Embedder:
         self._encoder = None
 
     def encoder(self):
-        """The ONNX encoder of this version, exported (or copied from the live version) on first use."""
+        """The encoder of this version, exported (or copied from the live version) on first use: its ONNX
+        graph run by OpenVINO in bfloat16 (``arithmetic`` "bf16"), or by ONNX Runtime."""
         if self._encoder is None:
             self.ensure_encoder_folder()
             from service.encoder import QueryEncoder, available_cores
 
-            with self.timer("load the ONNX encoder"):
-                # One single-thread session, run by one lane per core (QueryEncoder.encode_bulk).
-                self._encoder = QueryEncoder(self.folder / layout.ENCODER, threads=1)
-            self.ready_at = time.perf_counter()
             lanes = self.threads or available_cores()
-            self.progress(f"embedding with the ONNX encoder, {lanes} lane{'s' if lanes > 1 else ''}")
+            with self.timer("load the encoder"):
+                if self.arithmetic == "bf16":
+                    self._encoder = Bf16BulkEncoder(self.folder / layout.ENCODER, lanes=lanes)
+                else:
+                    # One single-thread session, run by one lane per core (QueryEncoder.encode_bulk).
+                    self._encoder = QueryEncoder(self.folder / layout.ENCODER, threads=1)
+            self.ready_at = time.perf_counter()
+            self.progress(f"embedding with {engine_label(self.arithmetic)}, {lanes} lane{'s' if lanes > 1 else ''}")
         return self._encoder
 
     def ensure_encoder_folder(self) -> None:
@@ -383,7 +394,7 @@ SENTENCE_VECTORS = layout.SENTENCE_VECTORS
 def _build(documents: list[Document], overrides: dict, previous: Path | None, index_dir: Path,
            chunking: ChunkSettings, progress: Progress, show_bars: bool, metadata_file: Path | None,
            began: float, chunk_texts: int = CHUNK_TEXTS, threads: int | None = None,
-           read_seconds: float = 0.0, precision: str = "float32") -> BuildReport:
+           read_seconds: float = 0.0, precision: str = "float32", arithmetic: str = "float32") -> BuildReport:
     """Read, clean, cut, embed and write the documents chunk by chunk into a new version.
 
     ``show_bars`` is accepted for the callers' sake; progress lines (rate and ETA) replace bars."""
@@ -395,7 +406,7 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
     totals = {"passages": 0, "sentences": 0, "embedded": 0}
 
     def write(folder: Path) -> dict:
-        embedder = _Embedder(folder, previous, reuse, timer, progress, threads, precision)
+        embedder = _Embedder(folder, previous, reuse, timer, progress, threads, precision, arithmetic)
         try:
             return fill(folder, embedder)
         except BaseException:
@@ -506,6 +517,8 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
                 "name": model.MODEL_NAME, "dimension": model.DIMENSION,
                 "max_seq_length": model.MAX_SEQ_LENGTH, "normalized": True, "similarity": "cosine (inner product)",
                 "precision": precision,
+                # What computed the vectors this build embedded (reused ones may come from an earlier build).
+                "document_encoder": engine_label(arithmetic),
             },
             "dense_index": describe(index),
             "keyword_index": {"library": "bm25s", "stemmer": "english", "stopwords": "en"},

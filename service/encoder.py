@@ -41,6 +41,47 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
+def bulk_tokenizer(folder: Path, max_seq_length: int) -> Tokenizer:
+    """The encoder folder's tokenizer for bulk calls: truncated as the model was trained, unpadded
+    (each call pads to its own longest text)."""
+    tokenizer = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=max_seq_length)
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def plan_bulk_calls(lengths: np.ndarray, tokens_per_call: int) -> list[np.ndarray]:
+    """Rows of each model call for texts of these token ``lengths``: sorted by length, as many to a call as
+    fit in ``tokens_per_call`` padded tokens (at least one), so that padding all but vanishes."""
+    order = np.argsort(lengths, kind="stable")
+    calls: list[np.ndarray] = []
+    start = 0
+    while start < len(order):
+        # Sorted ascending: the call's last text is its longest, and the call is as wide as that text.
+        end = start + 1
+        while end < len(order) and (end - start + 1) * lengths[order[end]] <= tokens_per_call:
+            end += 1
+        calls.append(order[start:end])
+        start = end
+    return calls
+
+
+def bulk_call_inputs(encodings: list[Encoding], lengths: np.ndarray, rows: np.ndarray,
+                     with_types: bool) -> dict[str, np.ndarray]:
+    """The model's inputs for one call of ``plan_bulk_calls``: the rows' ids, padded to the call's longest."""
+    width = int(lengths[rows[-1]])
+    ids = np.zeros((len(rows), width), dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for j, i in enumerate(rows):
+        n = int(lengths[i])
+        ids[j, :n] = encodings[i].ids
+        mask[j, :n] = 1
+    feed = {"input_ids": ids, "attention_mask": mask}
+    if with_types:
+        feed["token_type_ids"] = np.zeros_like(ids)
+    return feed
+
+
 class QueryEncoder:
     """Embeds texts into L2-normalised float32 vectors.
 
@@ -73,9 +114,7 @@ class QueryEncoder:
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         # encode_bulk pads each call itself: the tokenizer's padding would pad every text to the longest
         # of the whole batch.
-        self._bulk_tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self._bulk_tokenizer.enable_truncation(max_length=self.max_seq_length)
-        self._bulk_tokenizer.no_padding()
+        self._bulk_tokenizer = bulk_tokenizer(folder, self.max_seq_length)
 
         self.threads = threads or available_cores()
         self.session = self._session(self.threads)
@@ -150,33 +189,14 @@ class QueryEncoder:
         clock = time.perf_counter()
         encodings = self._bulk_tokenizer.encode_batch(texts)
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
-        order = np.argsort(lengths, kind="stable")
-        calls: list[np.ndarray] = []
-        start = 0
-        while start < len(order):
-            # Sorted ascending: the call's last text is its longest, and the call is as wide as that text.
-            end = start + 1
-            while end < len(order) and (end - start + 1) * lengths[order[end]] <= tokens_per_call:
-                end += 1
-            calls.append(order[start:end])
-            start = end
+        calls = plan_bulk_calls(lengths, tokens_per_call)
         tokenized = time.perf_counter()
         with_types = "token_type_ids" in self._inputs
         lanes = max(1, min(lanes or available_cores(), len(calls)))
         session = self.lane_session if lanes > 1 else self.session
 
         def run(rows: np.ndarray) -> None:
-            width = int(lengths[rows[-1]])
-            ids = np.zeros((len(rows), width), dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for j, i in enumerate(rows):
-                n = int(lengths[i])
-                ids[j, :n] = encodings[i].ids
-                mask[j, :n] = 1
-            feed = {"input_ids": ids, "attention_mask": mask}
-            if with_types:
-                feed["token_type_ids"] = np.zeros_like(ids)
-            (vectors,) = session.run([self._output], feed)
+            (vectors,) = session.run([self._output], bulk_call_inputs(encodings, lengths, rows, with_types))
             out[rows] = vectors
 
         if lanes == 1:

@@ -1,5 +1,7 @@
 """Incremental re-indexing: only changed text meets the model, removed documents go, and the result
-ranks exactly like a full rebuild of the same sources."""
+ranks exactly like a full rebuild of the same sources (the same passages in the same order; scores equal
+to the rounding of the build's arithmetic: bfloat16 products differ in the fifth digit with the texts a
+call groups, and an incremental build groups fewer texts)."""
 
 from __future__ import annotations
 
@@ -14,9 +16,11 @@ QUESTIONS = ["What is RICE?", "How did Satya Nadella change Microsoft's product 
              "What outcomes does better product management leadership bring?", "What is a galaxy cluster?"]
 
 
-def ranking(index_dir):
+def ranking(index_dir) -> tuple[list, list]:
+    """The passages each question gets, and their scores."""
     s = load_searcher(index_dir)
-    return [[(h.doc_id, h.start, h.end, round(h.score, 4)) for h in s.search(q, k=5)] for q in QUESTIONS]
+    hits = [s.search(q, k=5) for q in QUESTIONS]
+    return [[(h.doc_id, h.start, h.end) for h in found] for found in hits], [h.score for found in hits for h in found]
 
 
 def test_incremental_equals_full_rebuild(seed_index, tmp_path):
@@ -37,6 +41,8 @@ def test_incremental_equals_full_rebuild(seed_index, tmp_path):
     full = build_index([sources], tmp_path / "full")
     assert report.embedded < full.embedded / 5, (report.embedded, full.embedded)
     assert report.passages == full.passages and report.documents == full.documents == 5
-    assert ranking(served) == ranking(tmp_path / "full")
+    (passages, scores), (full_passages, full_scores) = ranking(served), ranking(tmp_path / "full")
+    assert passages == full_passages
+    assert max(abs(a - b) for a, b in zip(scores, full_scores, strict=True)) < 1e-3
     s = load_searcher(served)
     assert "000_84296d58a3fcb7b3.txt" not in s.doc_by_id and "new.md" in s.doc_by_id

@@ -304,7 +304,8 @@ def publish_folder(version_dir: Path, dsn: str, progress: Progress = lambda _msg
 
 def index_into_store(sources: list[Path], dsn: str, progress: Progress = lambda _msg: None,
                      show_bars: bool = False, only_if_stale: bool = False,
-                     metadata_file: Path | None = DEFAULT_METADATA, precision: str = "float32") -> PublishReport:
+                     metadata_file: Path | None = DEFAULT_METADATA, precision: str = "float32",
+                     arithmetic: str = "auto") -> PublishReport:
     """``kb index --store``: build as for a folder (into a temporary one), then publish the version.
 
     ``only_if_stale``: nothing is built when the live version of the store was built from the same
@@ -332,6 +333,6 @@ def index_into_store(sources: list[Path], dsn: str, progress: Progress = lambda 
                                  time.perf_counter() - began, skipped=True)
     with tempfile.TemporaryDirectory(prefix="kb-build-") as tmp:
         report = build_index(sources, Path(tmp), progress=progress, show_bars=show_bars, metadata_file=metadata_file,
-                             precision=precision)
+                             precision=precision, arithmetic=arithmetic)
         version = publish_folder(report.version_dir, dsn, progress)
     return PublishReport(version, report.documents, report.passages, report.sentences, time.perf_counter() - began)
