@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=100_000, help="records, one passage each (default 100000)")
     ap.add_argument("--max-sentences", type=int, default=2)
+    ap.add_argument("--no-titles", action="store_true", help="records without a title (bench/make_collection.py)")
     ap.add_argument("--precision", choices=("float32", "int8"), default="float32")
     ap.add_argument("--seconds", type=float, default=15.0, help="measured seconds per load level (default 15)")
     ap.add_argument("--no-postgres", action="store_true", help="the folder store only")
@@ -130,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
 
     collection = args.index_dir or Path(subprocess.run(
         [sys.executable, str(Path(__file__).with_name("make_collection.py")), "--docs", str(args.docs),
-         "--max-sentences", str(args.max_sentences)], check=True, capture_output=True, text=True).stdout.strip())
+         "--max-sentences", str(args.max_sentences), *(["--no-titles"] if args.no_titles else [])],
+        check=True, capture_output=True, text=True).stdout.strip())
     result = {"machine": machine_info(), "command": " ".join(sys.argv), "collection": str(collection),
               "precision": args.precision}
     result["busy_before"] = wait_until_quiet(60.0, log=say)

@@ -60,14 +60,16 @@ def spliced(rng: random.Random, sentences: list[list[str]]) -> str:
     return " ".join(words)
 
 
-def make_records(n: int, seed: int, source: Path, max_sentences: int = MAX_SENTENCES):
+def make_records(n: int, seed: int, source: Path, max_sentences: int = MAX_SENTENCES, titled: bool = True):
+    """Records of spliced sentences; ``titled=False`` leaves the title out (the text is then all there is to
+    embed: a one-sentence record is one text through the model instead of two)."""
     titles, sentences, counts = read_source(source)
     rng = random.Random(seed)
     for i in range(n):
         title_a, title_b = rng.choice(titles).split(), rng.choice(titles).split()
         title = " ".join(title_a[: max(1, len(title_a) // 2)] + title_b[len(title_b) // 2:])
         text = " ".join(spliced(rng, sentences) for _ in range(min(rng.choice(counts), max_sentences)))
-        yield {"id": f"gen-{i:06d}", "title": title, "text": text}
+        yield {"id": f"gen-{i:06d}", "title": title, "text": text} if titled else {"id": f"gen-{i:06d}", "text": text}
 
 
 def main() -> int:
@@ -78,14 +80,16 @@ def main() -> int:
     ap.add_argument("--source", type=Path, default=CRANFIELD, help="BEIR corpus.jsonl to recombine (default Cranfield)")
     ap.add_argument("--max-sentences", type=int, default=MAX_SENTENCES,
                     help=f"at most this many sentences a record (default {MAX_SENTENCES}; 2 gives one-passage records)")
-    ap.add_argument("--out", type=Path, help="output file (default bench/.cache/collection-DOCS-sSEED[-mMAX].jsonl)")
+    ap.add_argument("--no-titles", action="store_true", help="records without a title (the same texts otherwise)")
+    ap.add_argument("--out", type=Path,
+                    help="output file (bench/.cache/collection-DOCS-sSEED[-mMAX][-nt].jsonl)")
     args = ap.parse_args()
-    tag = "" if args.max_sentences == MAX_SENTENCES else f"-m{args.max_sentences}"
+    tag = ("" if args.max_sentences == MAX_SENTENCES else f"-m{args.max_sentences}") + ("-nt" if args.no_titles else "")
     out = args.out or CACHE / f"collection-{args.docs}-s{args.seed}{tag}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".jsonl.tmp")
     with tmp.open("w", encoding="utf-8") as f:
-        for record in make_records(args.docs, args.seed, args.source, args.max_sentences):
+        for record in make_records(args.docs, args.seed, args.source, args.max_sentences, not args.no_titles):
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     tmp.replace(out)
     print(out)

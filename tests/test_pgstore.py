@@ -286,6 +286,61 @@ def test_failed_publish_leaves_the_live_version(pg_node, seed_index, tmp_path):
     assert len(load_searcher(dsn).search("What is RICE?", k=3, min_score=0.0)) == 3
 
 
+def _with_memory(dsn: str, setting: str) -> str:
+    """The URL with maintenance_work_mem set for its sessions, as an operator would pass it."""
+    return dsn + ("&" if "?" in dsn else "?") + f"options=-c%20maintenance_work_mem%3D{setting}"
+
+
+def _memory_kb(conn) -> int:
+    return int(conn.execute("SELECT setting FROM pg_settings WHERE name = 'maintenance_work_mem'").fetchone()[0])
+
+
+def test_the_hnsw_build_gets_the_memory_its_graph_needs(pg_node):
+    """pgvector builds its graph fast only while it fits in maintenance_work_mem (a stock server's 64 MB holds
+    about 20,000 passages). The publish raises the setting to what the graph needs for its own transaction,
+    up to a cap it names, and never lowers what the server or the URL gives."""
+    import psycopg
+
+    from service.stores import postgres_publish as pub
+
+    said: list[str] = []
+    with psycopg.connect(_with_memory(pg_node, "1MB"), autocommit=True) as conn:
+        assert _memory_kb(conn) == 1024
+        with conn.transaction():
+            pub.raise_build_memory(conn, 100_000, said.append)
+            assert _memory_kb(conn) == (pub.hnsw_build_bytes(100_000) >> 20) * 1024 > 256 * 1024
+        assert _memory_kb(conn) == 1024  # for the transaction only
+        with conn.transaction():
+            pub.raise_build_memory(conn, 10_000_000, said.append)
+            assert _memory_kb(conn) == pub.HNSW_BUILD_MEMORY_CAP >> 10
+        with conn.transaction():
+            pub.raise_build_memory(conn, 100, said.append)  # 100 passages fit in 1 MB: nothing to do
+            assert _memory_kb(conn) == 1024
+    assert len(said) == 2 and said[0].startswith("maintenance_work_mem 1 -> ") and "partly on disk" in said[1]
+    with psycopg.connect(_with_memory(pg_node, "8GB"), autocommit=True) as conn, conn.transaction():
+        pub.raise_build_memory(conn, 10_000_000, said.append)
+        assert _memory_kb(conn) == 8 << 20  # the operator's larger setting stands
+    assert len(said) == 3 and said[2].startswith("maintenance_work_mem 8192 MB for") and "partly on disk" in said[2]
+
+
+def test_publish_raises_the_memory_and_passes_on_what_the_server_notes(pg_node, seed_index, tmp_path,
+                                                                       monkeypatch):
+    from service.stores import postgres_publish
+    from tests.pgnode import create_database
+
+    dsn = _with_memory(create_database(pg_node, "memory"), "1MB")
+    monkeypatch.setattr(postgres_publish, "HNSW_ELEMENT_BYTES", 40_000)  # as if the seeds' graph took 4 MB
+    monkeypatch.setattr(postgres_publish, "VERSION_INDEXES", postgres_publish.VERSION_INDEXES
+                        + "DO $$ BEGIN RAISE NOTICE 'the server speaks'; END $$;")
+    said: list[str] = []
+    postgres_publish.publish_folder(_renamed_copy(store.current_version(seed_index), tmp_path, "m"), dsn,
+                                    progress=said.append)
+    raised = [m for m in said if m.startswith("maintenance_work_mem")]
+    passages = len(load_searcher(dsn).p_doc)
+    assert raised == [f"maintenance_work_mem 1 -> {passages * 40_000 >> 20} MB for the HNSW build"]
+    assert "PostgreSQL NOTICE: the server speaks" in said
+
+
 def test_kb_index_and_search_with_store(pg_node, tmp_path, capsys):
     """``kb index --store`` builds into a temporary folder and publishes; ``--if-stale`` then does nothing;
     ``kb search --store`` reads the database; nothing is written to an index folder."""

@@ -40,6 +40,14 @@ from service.stores.postgres import (
 Progress = Callable[[str], None]
 LOCK_KEY = 0x6B62_7075_626C  # pg_advisory_lock key of publishers ("kbpubl")
 KEEP_VERSIONS = store.KEEP_VERSIONS
+# pgvector builds an HNSW index fast only while its graph fits in maintenance_work_mem; past that it goes
+# on inserting on disk, many times slower (its NOTICE says so). PostgreSQL's default is 64 MB, about
+# 20,000 passages here. The publish raises the setting for its own transaction to what the graph needs
+# (a vector, level-0 and upper-level neighbour lists and pgvector's element header, with a quarter more
+# for margin), never lowering what the server or the URL already gives (``?options=-c%20maintenance_
+# work_mem%3D8GB`` raises the cap too), and at most HNSW_BUILD_MEMORY_CAP unless the URL says more.
+HNSW_ELEMENT_BYTES = int(1.25 * (4 * DIMENSION + 8 + (2 * HNSW_M + HNSW_M // 4) * 16 + 160))
+HNSW_BUILD_MEMORY_CAP = 4 << 30
 
 
 class PublishError(ValueError):
@@ -177,8 +185,43 @@ def live_manifest(conn: Any) -> tuple[str, dict] | None:
     return None if row is None else (row[0], row[1])
 
 
+def hnsw_build_bytes(passages: int) -> int:
+    """maintenance_work_mem that holds pgvector's HNSW graph of this many passage vectors."""
+    return passages * HNSW_ELEMENT_BYTES
+
+
+def raise_build_memory(conn: Any, passages: int, progress: Progress) -> None:
+    """Raise maintenance_work_mem for this transaction so that the HNSW graph is built in memory."""
+    current = int(conn.execute("SELECT setting::bigint * 1024 FROM pg_settings "
+                               "WHERE name = 'maintenance_work_mem'").fetchone()[0])
+    needed = hnsw_build_bytes(passages)
+    if needed <= current:
+        return
+    granted = max(current, min(needed, HNSW_BUILD_MEMORY_CAP))
+    if granted > current:
+        conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (f"{granted >> 20}MB",))
+    short = "" if granted >= needed else (
+        f" (its graph needs about {needed >> 20} MB: it will be built partly on disk, slower; raise the cap with "
+        "?options=-c%20maintenance_work_mem%3D<size> in the URL)")
+    change = f"{current >> 20} -> {granted >> 20}" if granted > current else f"{current >> 20}"
+    progress(f"maintenance_work_mem {change} MB for the HNSW build{short}")
+
+
 def load_version(conn: Any, v: FolderVersion, progress: Progress) -> str:
-    """Load a version into its own schema and make it live, in one transaction (the caller holds the lock)."""
+    """Load a version into its own schema and make it live, in one transaction (the caller holds the lock).
+    What the server notes meanwhile reaches ``progress`` (pgvector says when its graph outgrows memory)."""
+
+    def server_says(notice: Any) -> None:
+        progress(f"PostgreSQL {notice.severity}: {notice.message_primary}")
+
+    conn.add_notice_handler(server_says)
+    try:
+        return _load_version(conn, v, progress)
+    finally:
+        conn.remove_notice_handler(server_says)
+
+
+def _load_version(conn: Any, v: FolderVersion, progress: Progress) -> str:
     from psycopg import sql
     from psycopg.types.json import Jsonb
 
@@ -219,6 +262,7 @@ def load_version(conn: Any, v: FolderVersion, progress: Progress) -> str:
                         (f.field, f.rows, f.k1, f.b, f.stopwords))
             _copy(cur, sql.Identifier(schema, "keyword_terms"), ["field", "term", "df", "items", "weights"],
                   ["text", "text", "int4", "bytea", "bytea"], ((f.field, *t) for t in f.terms))
+        raise_build_memory(conn, len(v.passages), progress)
         progress("building the HNSW index of passage vectors")
         conn.execute(VERSION_INDEXES.format(m=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION))
         check_version(conn, schema)
