@@ -24,7 +24,7 @@ class SourceError(ValueError):
     """A source that cannot be read as documents (bad encoding, bad JSONL line...)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: 50 bytes less a record held by a build
 class Document:
     doc_id: str
     text: str

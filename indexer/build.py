@@ -48,8 +48,14 @@ VECTOR_KEYS = layout.VECTOR_KEYS
 CONTEXT_VECTORS = layout.CONTEXT_VECTORS  # each sentence read with its neighbours
 
 
+def text_digest(text: str) -> bytes:
+    """What identifies a text's vector: the first 16 bytes of its SHA-256 (``text_key`` in hex)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:16]
+
+
 def text_key(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    """A text's key as vector_keys.json writes it."""
+    return text_digest(text).hex()
 
 
 KINDS = ("passages", "sentences", "contexts")  # the three vectors files, in vector_keys.json's order
@@ -65,7 +71,7 @@ class PreviousVectors:
 
     def __init__(self, version: Path | None, precision: str = "float32") -> None:
         self.arrays: list[np.ndarray] = []
-        self.where: dict[str, tuple[int, int]] = {}  # text key -> (array number, row)
+        self.where: dict[bytes, int] = {}  # text digest -> array number + len(KINDS) x row
         if version is None or not (version / VECTOR_KEYS).is_file():
             return
         try:
@@ -83,16 +89,20 @@ class PreviousVectors:
         if any(not isinstance(k, list) or len(k) != len(v) or v.shape[1:] != (model.DIMENSION,)
                for k, v in zip(lists, arrays, strict=True)):
             return
-        self.arrays = arrays
-        for number, k in enumerate(lists):
-            for row, key in enumerate(k):
-                self.where.setdefault(key, (number, row))
+        where: dict[bytes, int] = {}
+        try:
+            for number, k in enumerate(lists):
+                for row, key in enumerate(k):
+                    where.setdefault(bytes.fromhex(key), number + len(KINDS) * row)
+        except (TypeError, ValueError):  # not keys this build wrote
+            return
+        self.arrays, self.where = arrays, where
 
     def __len__(self) -> int:
         return len(self.where)
 
-    def vector(self, number: int, row: int) -> np.ndarray:
-        return self.arrays[number][row]
+    def vector(self, code: int) -> np.ndarray:
+        return self.arrays[code % len(KINDS)][code // len(KINDS)]
 
 
 # What the model reads for each vector; a change here makes every index stale (rebuilt by --if-stale).
@@ -308,8 +318,12 @@ class _Embedder:
         self.threads = threads
         self.files = [VectorFile(folder / name, model.DIMENSION) for name in (PASSAGE_VECTORS_TMP, SENTENCE_VECTORS,
                                                                               CONTEXT_VECTORS)]
-        self.keys: list[list[str]] = [[], [], []]
-        self.seen: dict[str, tuple[int, int]] = {}  # text key -> (file number, row) of its first row here
+        # Compact bookkeeping (a million passages make three million rows): each distinct text gets a number;
+        # per file, the distinct text of each row; per number, its digest and where its first row went.
+        self.keys = [array("q") for _ in KINDS]  # file -> row -> distinct text number
+        self.digests = bytearray()  # distinct text number -> its 16-byte digest
+        self.seen: dict[bytes, int] = {}  # digest -> distinct text number
+        self.home = array("q")  # distinct text number -> file number + len(KINDS) x row of its first row
         self.embedded = 0
         self.reused = 0
         self.ready_at: float | None = None  # when the encoder was ready (rates leave the export out)
@@ -349,38 +363,59 @@ class _Embedder:
     def add(self, texts: list[list[str]]) -> None:
         """Embed and write the next rows of the three files: ``texts[n]`` for file ``n``."""
         with self.timer("hash + find repeated texts"):
-            keys = [[text_key(t) for t in group] for group in texts]
-            fresh: dict[str, int] = {}  # key -> position in the model's batch
+            digests = [[text_digest(t) for t in group] for group in texts]
+            fresh: dict[bytes, int] = {}  # digest -> position in the model's batch
             batch: list[str] = []
-            for group, group_keys in zip(texts, keys, strict=True):
-                for text, key in zip(group, group_keys, strict=True):
-                    if key not in self.seen and key not in fresh and key not in self.reuse.where:
-                        fresh[key] = len(batch)
+            for group, group_digests in zip(texts, digests, strict=True):
+                for text, digest in zip(group, group_digests, strict=True):
+                    if digest not in self.seen and digest not in fresh and digest not in self.reuse.where:
+                        fresh[digest] = len(batch)
                         batch.append(text)
         vectors = self.encoder().encode_bulk(batch, lanes=self.threads, timings=self.timer.seconds) if batch else None
         self.embedded += len(batch)
+        kinds = len(KINDS)
         with self.timer("gather + write vectors"):
-            for number, group_keys in enumerate(keys):
-                out = np.empty((len(group_keys), model.DIMENSION), dtype=np.float32)
-                for i, key in enumerate(group_keys):
-                    if key in fresh:
-                        out[i] = vectors[fresh[key]]
-                    elif key in self.seen:
-                        where, row = self.seen[key]
-                        if where == number and row >= self.files[number].rows:
-                            out[i] = out[row - self.files[number].rows]  # earlier in this very group
+            for number, group_digests in enumerate(digests):
+                file, rows = self.files[number], self.keys[number]
+                out = np.empty((len(group_digests), model.DIMENSION), dtype=np.float32)
+                for i, digest in enumerate(group_digests):
+                    known = self.seen.get(digest)
+                    if digest in fresh:
+                        out[i] = vectors[fresh[digest]]
+                    elif known is not None:
+                        where, row = self.home[known] % kinds, self.home[known] // kinds
+                        if where == number and row >= file.rows:
+                            out[i] = out[row - file.rows]  # earlier in this very group
                         else:  # an earlier chunk, or an earlier group of this one: written already
                             out[i] = self.files[where].read(row)
                     else:
-                        out[i] = self.reuse.vector(*self.reuse.where[key])
+                        out[i] = self.reuse.vector(self.reuse.where[digest])
                         self.reused += 1
-                    self.seen.setdefault(key, (number, self.files[number].rows + i))
-                self.files[number].append(out)
-                self.keys[number].extend(group_keys)
+                    if known is None:
+                        known = self.seen[digest] = len(self.home)
+                        self.home.append(number + kinds * (file.rows + i))
+                        self.digests += digest
+                    rows.append(known)
+                file.append(out)
+
+    def write_keys(self, path: Path) -> None:
+        """vector_keys.json, ``{"passages": [key, ...], "sentences": [...], "contexts": [...]}``, written a
+        slice at a time (as ``json.dumps`` would write it whole, without building the whole string)."""
+        with path.open("w", encoding="utf-8") as out:
+            out.write("{")
+            for n, (kind, rows) in enumerate(zip(KINDS, self.keys, strict=True)):
+                out.write(("" if n == 0 else ", ") + json.dumps(kind) + ": [")
+                for start in range(0, len(rows), 65_536):
+                    out.write(("" if start == 0 else ", ") + ", ".join(
+                        f'"{self.digests[16 * r:16 * r + 16].hex()}"' for r in rows[start:start + 65_536]))
+                out.write("]")
+            out.write("}")
 
     def close(self) -> None:
+        """Finish the files and let the encoder go: the keyword and dense stages need its memory more."""
         for f in self.files:
             f.close()
+        self._encoder = None
 
     def discard(self) -> None:
         for f in self.files:
@@ -494,8 +529,7 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
                  "from the live version, the rest repeated within this build")
 
         with timer("write vector_keys.json + sentences.npy"):
-            (folder / VECTOR_KEYS).write_text(json.dumps(dict(zip(KINDS, embedder.keys, strict=True))),
-                                              encoding="utf-8")
+            embedder.write_keys(folder / VECTOR_KEYS)
             np.save(folder / layout.SENTENCES, np.frombuffer(sentence_table, dtype=np.int64).reshape(-1, 3))
         progress("building keyword index")
         with timer("BM25 keyword index"):
@@ -506,9 +540,7 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
                 build_keyword_index(titles, folder / layout.TITLE_KEYWORDS)
         progress("writing the dense index")
         with timer("dense index"):
-            passage_vectors = np.load(folder / PASSAGE_VECTORS_TMP, mmap_mode="r")
-            index = make_dense_index(passage_vectors)
-            del passage_vectors
+            index = make_dense_index(folder / PASSAGE_VECTORS_TMP)
             faiss.write_index(index, str(folder / layout.DENSE))
             (folder / PASSAGE_VECTORS_TMP).unlink()
         progress(timer.line())

@@ -94,7 +94,9 @@ def test_each_distinct_text_is_embedded_once(tmp_path, monkeypatch):
     monkeypatch.setattr(BUILD_ENCODER, "encode_bulk", spy)
     report = build_index([source], tmp_path / "index", metadata_file=None, chunk_texts=2)
     version = report.version_dir
-    keys = json.loads((version / build.VECTOR_KEYS).read_text(encoding="utf-8"))
+    raw = (version / build.VECTOR_KEYS).read_text(encoding="utf-8")
+    keys = json.loads(raw)
+    assert raw == json.dumps(keys)  # written a slice at a time, byte for byte what json.dumps writes
     all_keys = [k for kind in build.KINDS for k in keys[kind]]
     assert len(all_keys) > len(set(all_keys))  # the corpus does repeat texts
     assert len(seen) == len(set(seen)) == len(set(all_keys)) == report.embedded
