@@ -61,6 +61,17 @@ def text_key(text: str) -> str:
 KINDS = ("passages", "sentences", "contexts")  # the three vectors files, in vector_keys.json's order
 
 
+def place(number: int, row: int) -> int:
+    """A row of one of the KINDS files as one int (cheaper to hold a million of than a tuple)."""
+    return number + len(KINDS) * row
+
+
+def unplace(code: int) -> tuple[int, int]:
+    """(file number, row) of a ``place``."""
+    row, number = divmod(code, len(KINDS))
+    return number, row
+
+
 class PreviousVectors:
     """Vectors of the live version by the hash of the text they embed (empty if unusable).
 
@@ -71,7 +82,7 @@ class PreviousVectors:
 
     def __init__(self, version: Path | None, precision: str = "float32") -> None:
         self.arrays: list[np.ndarray] = []
-        self.where: dict[bytes, int] = {}  # text digest -> array number + len(KINDS) x row
+        self.where: dict[bytes, int] = {}  # text digest -> place(array number, row)
         if version is None or not (version / VECTOR_KEYS).is_file():
             return
         try:
@@ -93,7 +104,7 @@ class PreviousVectors:
         try:
             for number, k in enumerate(lists):
                 for row, key in enumerate(k):
-                    where.setdefault(bytes.fromhex(key), number + len(KINDS) * row)
+                    where.setdefault(bytes.fromhex(key), place(number, row))
         except (TypeError, ValueError):  # not keys this build wrote
             return
         self.arrays, self.where = arrays, where
@@ -102,7 +113,8 @@ class PreviousVectors:
         return len(self.where)
 
     def vector(self, code: int) -> np.ndarray:
-        return self.arrays[code % len(KINDS)][code // len(KINDS)]
+        number, row = unplace(code)
+        return self.arrays[number][row]
 
 
 # What the model reads for each vector; a change here makes every index stale (rebuilt by --if-stale).
@@ -323,7 +335,7 @@ class _Embedder:
         self.keys = [array("q") for _ in KINDS]  # file -> row -> distinct text number
         self.digests = bytearray()  # distinct text number -> its 16-byte digest
         self.seen: dict[bytes, int] = {}  # digest -> distinct text number
-        self.home = array("q")  # distinct text number -> file number + len(KINDS) x row of its first row
+        self.home = array("q")  # distinct text number -> place(file number, row) of its first row
         self.embedded = 0
         self.reused = 0
         self.ready_at: float | None = None  # when the encoder was ready (rates leave the export out)
@@ -373,7 +385,6 @@ class _Embedder:
                         batch.append(text)
         vectors = self.encoder().encode_bulk(batch, lanes=self.threads, timings=self.timer.seconds) if batch else None
         self.embedded += len(batch)
-        kinds = len(KINDS)
         with self.timer("gather + write vectors"):
             for number, group_digests in enumerate(digests):
                 file, rows = self.files[number], self.keys[number]
@@ -383,7 +394,7 @@ class _Embedder:
                     if digest in fresh:
                         out[i] = vectors[fresh[digest]]
                     elif known is not None:
-                        where, row = self.home[known] % kinds, self.home[known] // kinds
+                        where, row = unplace(self.home[known])
                         if where == number and row >= file.rows:
                             out[i] = out[row - file.rows]  # earlier in this very group
                         else:  # an earlier chunk, or an earlier group of this one: written already
@@ -393,7 +404,7 @@ class _Embedder:
                         self.reused += 1
                     if known is None:
                         known = self.seen[digest] = len(self.home)
-                        self.home.append(number + kinds * (file.rows + i))
+                        self.home.append(place(number, file.rows + i))
                         self.digests += digest
                     rows.append(known)
                 file.append(out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import faiss
 import numpy as np
@@ -51,8 +52,13 @@ def make_dense_index(vectors: np.ndarray | Path, force: str | None = None) -> fa
 
 def _npy_shape(path: Path) -> tuple[int, int]:
     with path.open("rb") as f:
-        np.lib.format.read_magic(f)
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        return _read_npy_header(f, path)
+
+
+def _read_npy_header(f: BinaryIO, path: Path) -> tuple[int, int]:
+    """Read an ``.npy`` header from ``f`` (left at the first row) and check it holds a float32 matrix."""
+    np.lib.format.read_magic(f)
+    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
     if fortran or dtype != np.float32 or len(shape) != 2:
         raise ValueError(f"{path}: not a C-ordered float32 matrix")
     return shape
@@ -60,10 +66,8 @@ def _npy_shape(path: Path) -> tuple[int, int]:
 
 def _npy_batches(path: Path, rows: int) -> Iterator[np.ndarray]:
     """The rows of a float32 ``.npy`` matrix, ``rows`` at a time, by plain reads (nothing stays mapped)."""
-    total, dim = _npy_shape(path)
     with path.open("rb") as f:
-        np.lib.format.read_magic(f)
-        np.lib.format.read_array_header_1_0(f)
+        total, dim = _read_npy_header(f, path)
         for start in range(0, total, rows):
             count = min(rows, total - start)
             batch = np.fromfile(f, dtype=np.float32, count=count * dim)
