@@ -151,10 +151,17 @@ def precision_of(manifest: dict) -> str:
 
 def sources_fingerprint(documents: list[Document], chunking: ChunkSettings, overrides: dict,
                         precision: str = "float32") -> dict[str, str]:
+    """What a version was built from, in a few digests: its documents (ids and text hashes, in order), the
+    chunking, the embedding inputs and the metadata overrides. One digest for the documents keeps the manifest
+    small at a million of them (the manifest's ``sources`` lists each document's hash once)."""
     def digest(value: object) -> str:
         return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
-    return {d.doc_id: d.sha256 for d in documents} | {
+    texts = hashlib.sha256()
+    for d in documents:
+        texts.update(json.dumps([d.doc_id, d.sha256]).encode("utf-8", "surrogatepass") + b"\n")
+    return {
+        "__sources__": texts.hexdigest(),
         "__chunking__": digest(chunking.as_dict()),
         "__embedding__": EMBEDDING_INPUTS + ("" if precision == "float32" else f"; encoder {precision}"),
         "__metadata__": digest({d.doc_id: overrides.get(d.doc_id) for d in documents}),
@@ -427,6 +434,13 @@ class _Embedder:
         for f in self.files:
             f.close()
         self._encoder = None
+        self.seen.clear()  # no text is added after this
+
+    def forget(self) -> None:
+        """Let the bookkeeping go once vector_keys.json is written (a million passages: hundreds of MB)."""
+        self.keys = [array("q") for _ in KINDS]
+        self.digests = bytearray()
+        self.home = array("q")
 
     def discard(self) -> None:
         for f in self.files:
@@ -443,8 +457,14 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
            read_seconds: float = 0.0, precision: str = "float32", arithmetic: str = "float32") -> BuildReport:
     """Read, clean, cut, embed and write the documents chunk by chunk into a new version.
 
-    ``show_bars`` is accepted for the callers' sake; progress lines (rate and ETA) replace bars."""
-    progress(f"read {len(documents)} documents")
+    ``documents`` is consumed: each is let go once its passages are cut and its record written, so the texts
+    are not held through the keyword and dense stages. ``show_bars`` is accepted for the callers' sake;
+    progress lines (rate and ETA) replace bars."""
+    total = len(documents)
+    progress(f"read {total} documents")
+    fingerprint = sources_fingerprint(documents, chunking, overrides, precision)
+    doc_ids: list[str] = []
+    doc_hashes = bytearray()  # 32-byte SHA-256 of each document's text, in doc_ids' order
     count = model.token_counter()
     reuse = PreviousVectors(previous, precision)
     timer = Timer()
@@ -465,7 +485,7 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
         titles: list[str] = []
         pending: list[list[str]] = [[], [], []]
         started, last_said = time.perf_counter(), time.perf_counter()
-        progress(f"embedding the passages and sentences of {len(documents)} documents (chunks of {chunk_texts} "
+        progress(f"embedding the passages and sentences of {total} documents (chunks of {chunk_texts} "
                  "texts" + (f", reusing {len(reuse)} vectors of the live version" if reuse else "") + ")")
 
         def flush(done: int) -> None:
@@ -474,18 +494,20 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
             for group in pending:
                 group.clear()
             now = time.perf_counter()
-            if now - last_said >= PROGRESS_SECONDS or done == len(documents):
+            if now - last_said >= PROGRESS_SECONDS or done == total:
                 last_said = now
                 texts = sum(f.rows for f in embedder.files)
                 since = embedder.ready_at or started
                 rate = texts / max(now - since, 1e-9)
-                eta = (now - since) / done * (len(documents) - done)
-                progress(f"embedded {texts} texts of {done}/{len(documents)} documents ({embedder.embedded} through "
+                eta = (now - since) / done * (total - done)
+                progress(f"embedded {texts} texts of {done}/{total} documents ({embedder.embedded} through "
                          f"the model), {rate:.0f} texts/s, ETA {_duration(eta)}")
 
         with (folder / layout.DOCUMENTS).open("w", encoding="utf-8") as docs_out, \
                 (folder / layout.PASSAGES).open("w", encoding="utf-8") as passages_out:
-            for number, d in enumerate(documents):
+            documents.reverse()  # taken from the end, in order, and let go one by one
+            for number in range(total):
+                d = documents.pop()
                 with timer("clean + cut"):
                     c = clean(d)
                     meta = merge(SourceMeta(title=c.title, url=d.url, published=parse_date(c.published)),
@@ -516,9 +538,12 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
                     totals["passages"] += len(passages)
                     totals["sentences"] += len(spans)
                 with timer("write documents.jsonl + passages.jsonl"):
+                    sha256 = d.sha256
+                    doc_ids.append(d.doc_id)
+                    doc_hashes.extend(bytes.fromhex(sha256))
                     docs_out.write(json.dumps({
                         "doc_id": d.doc_id, **meta.as_dict(), "title": meta.title or d.doc_id,
-                        "kind": d.kind, "sha256": d.sha256, "text": d.text,
+                        "kind": d.kind, "sha256": sha256, "text": d.text,
                         **({"source_sha256": d.source_sha256} if d.source_sha256 else {}),
                     }, ensure_ascii=False) + "\n")
                     for p, prow in zip(passages, passage_rows, strict=True):
@@ -528,8 +553,9 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
                         }, ensure_ascii=False) + "\n")
                 if sum(map(len, pending)) >= chunk_texts:
                     flush(number + 1)
+            del d, c, passages
             if any(pending):
-                flush(len(documents))
+                flush(total)
         if not totals["passages"]:
             raise ValueError("the sources hold no indexable text")
         embedder.close()
@@ -541,7 +567,9 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
 
         with timer("write vector_keys.json + sentences.npy"):
             embedder.write_keys(folder / VECTOR_KEYS)
+            embedder.forget()
             np.save(folder / layout.SENTENCES, np.frombuffer(sentence_table, dtype=np.int64).reshape(-1, 3))
+            del sentence_table
         progress("building keyword index")
         with timer("BM25 keyword index"):
             # Two fields: passage bodies, and document titles (scored once per document, added to its passages).
@@ -553,6 +581,8 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
         with timer("dense index"):
             index = make_dense_index(folder / PASSAGE_VECTORS_TMP)
             faiss.write_index(index, str(folder / layout.DENSE))
+            dense_index = describe(index)
+            del index
             (folder / PASSAGE_VECTORS_TMP).unlink()
         progress(timer.line())
         return {
@@ -563,17 +593,17 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
                 # What computed the vectors this build embedded (reused ones may come from an earlier build).
                 "document_encoder": engine_label(arithmetic),
             },
-            "dense_index": describe(index),
+            "dense_index": dense_index,
             "keyword_index": {"library": "bm25s", "stemmer": "english", "stopwords": "en"},
             "chunking": chunking.as_dict(),
-            "sources": {d.doc_id: d.sha256 for d in documents},
+            "sources": {doc_id: doc_hashes[32 * n:32 * n + 32].hex() for n, doc_id in enumerate(doc_ids)},
             "metadata_file": str(metadata_file) if metadata_file and metadata_file.exists() else None,
-            "fingerprint": sources_fingerprint(documents, chunking, overrides, precision),
-            "counts": {"documents": len(documents), "passages": totals["passages"],
+            "fingerprint": fingerprint,
+            "counts": {"documents": total, "passages": totals["passages"],
                        "sentences": totals["sentences"], "embedded": totals["embedded"]},
         }
 
     version = store.publish(index_dir, write)
     progress(f"published {version} ({totals['embedded']} texts embedded, the rest reused)")
-    return BuildReport(version, len(documents), totals["passages"], totals["sentences"], time.perf_counter() - began,
+    return BuildReport(version, total, totals["passages"], totals["sentences"], time.perf_counter() - began,
                        embedded=totals["embedded"])

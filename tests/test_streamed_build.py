@@ -267,3 +267,23 @@ def test_arithmetic_choices_are_checked():
     assert resolve_arithmetic("auto", "int8") == "int8"
     assert resolve_arithmetic("float32", "float32") == "float32"
     assert resolve_arithmetic("auto", "float32") == ("bf16" if cpu_has_bf16() else "float32")
+
+
+def test_fingerprint_is_a_few_digests_whatever_the_corpus_and_moves_with_any_document():
+    """The manifest's fingerprint does not list every document (a million of them made it as large as the
+    ``sources`` table beside it), yet any changed, renamed, added or removed document changes it."""
+    from corpus.documents import Document
+    from corpus.passages import ChunkSettings
+
+    def fingerprint(docs):
+        return build.sources_fingerprint(docs, ChunkSettings(), {})
+
+    docs = [Document(f"r{i}", f"record {i} text", "record") for i in range(1000)]
+    base = fingerprint(docs)
+    assert len(base) == len(fingerprint(docs[:3])) == 4
+    assert fingerprint(list(docs)) == base
+    changed = docs[:500] + [Document("r500", "record 500 text, edited", "record")] + docs[501:]
+    renamed = docs[:500] + [Document("r500b", "record 500 text", "record")] + docs[501:]
+    for other in (changed, renamed, docs[:-1], docs + [Document("r1000", "new", "record")]):
+        assert fingerprint(other)["__sources__"] != base["__sources__"]
+        assert fingerprint(other)["__chunking__"] == base["__chunking__"]
