@@ -1,10 +1,33 @@
-"""The "no answer" experiments' one way to report a feature set: bench/fit_answer_model.py's folds and threshold
-rule, then kept / refused on every file not fitted on."""
+"""The "no answer" experiments' one way to build a feature table (the shipped features of every labelled
+question or claim, then the candidates) and to report a feature set: bench/fit_answer_model.py's folds and
+threshold rule, then kept / refused on every file not fitted on."""
+
+from collections.abc import Callable
 
 import numpy as np
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 import bench.fit_answer_model as f
+from kb.evaluation import load_questions
+from service.answerable import answer_features
+
+#: Candidate features of one entry: (text, pool, fused scores, index of the best-scored candidate) -> values.
+Extra = Callable[[str, object, np.ndarray, int], list[float]]
+
+
+def feature_table(searcher, params, files, extra: Extra) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the shipped features followed by ``extra``'s, and labels (1: answerable or stated)."""
+    rows, labels = [], []
+    for path in files:
+        entries = load_questions(path)
+        texts = [e.get("question") or e["claim"] for e in entries]
+        for e, text, v in zip(entries, texts, searcher.encode(texts), strict=True):
+            pool = searcher.pool(text, v, "hybrid", None, params)
+            scores = searcher.fuse(pool, "hybrid", params)
+            top = int(np.argmax(scores))
+            rows.append(np.r_[answer_features(searcher, text, v, pool, scores), extra(text, pool, scores, top)])
+            labels.append(1 if e["relevant"] else 0)
+    return np.array(rows), np.array(labels)
 
 
 def report(kind: str, name: str, x, y, held: list) -> None:

@@ -6,7 +6,7 @@ Per candidate: its best sentence (by the sentence-alone cosine, the highlight), 
 sentence's content words (stemmed, stop words out) that the question does not use; ``idf``: the same share
 weighted by each word's IDF. Score = shipped fusion + w x novelty, optionally only where the document was
 cut (the weight the sentence signal gets, 1 - 1/passages). mrr@10 (hit@1 in brackets) on every seed set,
-Cranfield nDCG@10; 5-fold CV of w by tune.py's rule over the choosing sets; held-out sets only reported.
+Cranfield nDCG@10; measured and cross-validated by bench/experiments/_rescore.py.
 
     .venv/bin/python bench/experiments/answer_novelty.py
 """
@@ -19,16 +19,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "bench" / "experiments")]
 
-from coverage_signal import cross_validate  # noqa: E402
-from tune import SHARED, BeirSet, QuestionSet, seed_searcher  # noqa: E402
+from _rescore import Sets, shipped  # noqa: E402
 
-from kb.evaluation import is_relevant, ndcg_at_k  # noqa: E402
-from service.search import SearchParams  # noqa: E402
-
-WEIGHTS = (0.0, 0.025, 0.05, 0.1, 0.15, 0.2)
+WEIGHTS = (0.025, 0.05, 0.1, 0.15, 0.2)
 KINDS = ("plain", "idf", "plain, cut documents only")
 
 
@@ -52,58 +47,18 @@ def novelty(searcher, query: str, pool) -> dict[str, np.ndarray]:
     return {"plain": plain, "idf": weighted, "plain, cut documents only": plain * cut}
 
 
-def question_scores(qs, pools, params, kind, w) -> np.ndarray:
-    s, out = qs.searcher, []
-    for q, pool, nov in zip(qs.questions, pools, qs.nov, strict=True):
-        hits = s._present(pool, s.fuse(pool, "hybrid", params) + w * nov[kind], 10, params)
-        first = next((i for i, h in enumerate(hits) if is_relevant(h, q["relevant"], qs.texts)), None)
-        out.append(0.0 if first is None else 1.0 / (first + 1))
-    return np.array(out)
+_cache: dict[int, dict[str, np.ndarray]] = {}
 
 
-def beir_scores(bs, pools, params, kind, w) -> np.ndarray:
-    out = []
-    for qid, pool, nov in zip(bs.ids, pools, bs.nov, strict=True):
-        score = bs.searcher.fuse(pool, "hybrid", params) + w * nov[kind]
-        out.append(ndcg_at_k(bs.ranked_docs(pool, score, qid), bs.qrels[qid], 10))
-    return np.array(out)
-
-
-def main() -> None:
-    seeds = seed_searcher()
-    ev = ROOT / "eval"
-    files = {"seeds (shared + set 2)": [SHARED / "questions.jsonl", ev / "seed_questions_2.jsonl"],
-             "short": [ev / "short_queries.jsonl"],
-             "sets 3, 4": [ev / "seed_questions_3.jsonl", ev / "seed_questions_4.jsonl"],
-             "held out": [ev / "held_out_questions.jsonl"],
-             "held out 2": [ev / "held_out_questions_2.jsonl"]}
-    qsets = [QuestionSet(name, seeds, paths) for name, paths in files.items()]
-    cran = BeirSet("cranfield", SHARED / "cranfield")
-    params = SearchParams()
-    qpools = []
-    for qs in qsets:
-        pools = qs.pools(params)
-        qs.nov = [novelty(seeds, q["question"], p) for q, p in zip(qs.questions, pools, strict=True)]
-        qpools.append(pools)
-    cpools = cran.pools(params)
-    cran.nov = [novelty(cran.searcher, q, p) for q, p in zip(cran.queries, cpools, strict=True)]
-    names = [qs.name for qs in qsets] + ["cranfield"]
-    print("| novelty | w | " + " | ".join(names) + " |")
-    print("| --- | --- |" + " --- |" * len(names))
-    per_query = {}
-    for kind in KINDS:
-        for w in WEIGHTS:
-            if w == 0 and kind != KINDS[0]:
-                continue
-            q = [question_scores(qs, p, params, kind, w) for qs, p in zip(qsets, qpools, strict=True)]
-            c = beir_scores(cran, cpools, params, kind, w)
-            per_query[f"{kind} {w}"] = [q[0], q[1], q[2], c]
-            cells = [f"{x.mean():.3f} ({(x == 1).mean():.3f})" for x in q] + [f"{c.mean():.4f}"]
-            print(f"| {kind if w else 'none (shipped)'} | {w} | " + " | ".join(cells) + " |", flush=True)
-    chosen, cv, final = cross_validate(per_query)
-    print(f"\nCV (seeds, short, sets 3+4, cranfield): {', '.join(f'{x.mean():.3f}' for x in cv)}; "
-          f"chosen per fold {chosen}; on all {final}")
+def with_novelty(kind: str, w: float):
+    def rescore(searcher, query, pool, params):
+        if id(pool) not in _cache:
+            _cache[id(pool)] = novelty(searcher, query, pool)
+        return searcher.fuse(pool, "hybrid", params) + w * _cache[id(pool)][kind], params
+    return rescore
 
 
 if __name__ == "__main__":
-    main()
+    variants = {"none (shipped)": shipped}
+    variants |= {f"{kind}, {w}": with_novelty(kind, w) for kind in KINDS for w in WEIGHTS}
+    Sets().sweep(variants, "novelty, w")

@@ -29,10 +29,9 @@ sys.path.insert(0, str(ROOT_DIR))
 import numpy as np
 
 import bench.fit_answer_model as f
-from bench.experiments._report import report
+from bench.experiments._report import feature_table, report
 from bench.tune import seed_searcher
-from kb.evaluation import load_questions
-from service.answerable import _ASKS_QUANTITY, _STATES_QUANTITY, FEATURES, _names, answer_features
+from service.answerable import _ASKS_QUANTITY, _STATES_QUANTITY, FEATURES, _names
 from service.search import SearchParams
 
 S = seed_searcher()
@@ -60,22 +59,15 @@ def names_in(sentences: list[str]) -> set[str]:
     return {n for s in sentences for line in s.splitlines() for n in _names(line.strip())}
 
 
+def extra(text: str, pool, scores, top: int) -> list[float]:
+    here = around_best(pool, top)
+    quantity = float(bool(_ASKS_QUANTITY.search(text)) and not _STATES_QUANTITY.search(" ".join(here)))
+    entity = float(bool(_ASKS_NAME.search(text)) and not (names_in(here) - set(_names(text))))
+    return [quantity, entity]
+
+
 def table(files):
-    rows, labels = [], []
-    for path in files:
-        entries = load_questions(path)
-        texts = [e.get("question") or e["claim"] for e in entries]
-        for e, text, v in zip(entries, texts, S.encode(texts), strict=True):
-            pool = S.pool(text, v, "hybrid", None, P)
-            scores = S.fuse(pool, "hybrid", P)
-            top = int(np.argmax(scores))
-            here = around_best(pool, top)
-            asked_names = set(_names(text))
-            quantity = float(bool(_ASKS_QUANTITY.search(text)) and not _STATES_QUANTITY.search(" ".join(here)))
-            entity = float(bool(_ASKS_NAME.search(text)) and not (names_in(here) - asked_names))
-            rows.append(np.r_[answer_features(S, text, v, pool, scores), quantity, entity])
-            labels.append(1 if e["relevant"] else 0)
-    return np.array(rows), np.array(labels)
+    return feature_table(S, P, files, extra)
 
 
 def main() -> None:

@@ -25,10 +25,9 @@ sys.path.insert(0, str(ROOT_DIR))
 import numpy as np
 
 import bench.fit_answer_model as f
-from bench.experiments._report import report
+from bench.experiments._report import feature_table, report
 from bench.tune import seed_searcher
-from kb.evaluation import load_questions
-from service.answerable import FEATURES, answer_features
+from service.answerable import FEATURES
 from service.search import SearchParams
 
 S = seed_searcher()
@@ -61,22 +60,14 @@ def order_swapped(text: str, pool, top: int) -> float:
     return sum(where[i] > where[j] for i in range(len(where)) for j in range(i + 1, len(where))) / pairs
 
 
+def extra(text: str, pool, scores, top: int) -> list[float]:
+    best3 = pool.rows[np.argsort(-scores)[:3]]
+    cos = S.encode(clauses(text)) @ np.asarray(S.store.sentences(best3).alone).T
+    return [pool.sentence[top], order_swapped(text, pool, top), float(cos.max(axis=1).min())]
+
+
 def table(files):
-    rows, labels, groups = [], [], []
-    for g, path in enumerate(files):
-        entries = load_questions(path)
-        texts = [e.get("question") or e["claim"] for e in entries]
-        for e, text, v in zip(entries, texts, S.encode(texts), strict=True):
-            pool = S.pool(text, v, "hybrid", None, P)
-            scores = S.fuse(pool, "hybrid", P)
-            top = int(np.argmax(scores))
-            best3 = pool.rows[np.argsort(-scores)[:3]]
-            cos = S.encode(clauses(text)) @ np.asarray(S.store.sentences(best3).alone).T
-            extra = [pool.sentence[top], order_swapped(text, pool, top), float(cos.max(axis=1).min())]
-            rows.append(np.r_[answer_features(S, text, v, pool, scores), extra])
-            labels.append(1 if e["relevant"] else 0)
-            groups.append(g)
-    return np.array(rows), np.array(labels)
+    return feature_table(S, P, files, extra)
 
 
 for kind, files in f.FILES.items():

@@ -24,14 +24,13 @@ sys.path.insert(0, str(ROOT_DIR))
 import numpy as np
 import torch
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-from sklearn.model_selection import RepeatedStratifiedKFold
 from transformers import AutoModel, AutoTokenizer
 
 import bench.fit_answer_model as f
+from bench.experiments._report import feature_table, report
 from bench.tune import seed_searcher
 from indexer.model import model_path
-from kb.evaluation import load_questions
-from service.answerable import FEATURES, answer_features
+from service.answerable import FEATURES
 from service.search import SearchParams
 
 S = seed_searcher()
@@ -89,38 +88,14 @@ def alignment(text: str, passage: str) -> list[float]:
     return feats
 
 
+def extra(text: str, pool, scores, top: int) -> list[float]:
+    i = int(pool.rows[top])
+    doc = S.documents[int(S.p_doc[i])]
+    return alignment(text, doc.text[int(S.p_start[i]):int(S.p_end[i])])
+
+
 def table(files):
-    rows, labels = [], []
-    for path in files:
-        entries = load_questions(path)
-        texts = [e.get("question") or e["claim"] for e in entries]
-        for e, text, v in zip(entries, texts, S.encode(texts), strict=True):
-            pool = S.pool(text, v, "hybrid", None, P)
-            scores = S.fuse(pool, "hybrid", P)
-            top = int(np.argmax(scores))
-            i = int(pool.rows[top])
-            doc = S.documents[int(S.p_doc[i])]
-            passage = doc.text[int(S.p_start[i]):int(S.p_end[i])]
-            rows.append(np.r_[answer_features(S, text, v, pool, scores), alignment(text, passage)])
-            labels.append(1 if e["relevant"] else 0)
-    return np.array(rows), np.array(labels)
-
-
-def report(kind: str, name: str, x, y, held: list) -> None:
-    folds = RepeatedStratifiedKFold(n_splits=5, n_repeats=10, random_state=7)
-    oof = []
-    for tr, te in folds.split(x, y):
-        scaler, model = f.fit(x[tr], y[tr])
-        oof.append((y[te], model.predict_proba(scaler.transform(x[te]))[:, 1]))
-    tab = {t: tuple(np.mean([f.rates(a, b, t)[i] for a, b in oof]) for i in (0, 1)) for t in f.THRESHOLDS}
-    w = f.MISSED_ANSWER_COST[kind]
-    t = min(tab, key=lambda k: w * (1 - tab[k][0]) * y.sum() + (1 - tab[k][1]) * (1 - y).sum())
-    scaler, model = f.fit(x, y)
-    line = f"{kind} {name}: threshold {t}, CV kept {tab[t][0]:.3f} refused {tab[t][1]:.3f}"
-    for path, hx, hy in held:
-        k, r = f.rates(hy, model.predict_proba(scaler.transform(hx))[:, 1], t)
-        line += f" | {path.stem} {k:.2f}/{r:.2f}"
-    print(line, flush=True)
+    return feature_table(S, P, files, extra)
 
 
 EXTRA_HELD = {"question": [f.ROOT / "eval" / "held_out_questions_2.jsonl"],
