@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from corpus.html_text import visible_text
 
@@ -119,32 +120,64 @@ def _record(record: object, where: str) -> Document:
                     url=url or None)
 
 
+def _jsonl_line(raw: bytes, lineno: int, where: str) -> Document | None:
+    """One line of a JSONL file as a document (None for a blank line), or a SourceError naming the line."""
+    try:
+        line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{where}: invalid JSON ({exc.msg})") from exc
+    return _record(record, where)
+
+
+def _read_jsonl_at(path: Path) -> Iterator[tuple[Document, int, int]]:
+    """Each document of a JSONL file with the byte offset and number of its line."""
+    offset = 0
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            doc = _jsonl_line(raw, lineno, f"{shown(str(path))}:{lineno}")
+            if doc is not None:
+                yield doc, offset, lineno
+            offset += len(raw)
+
+
 def read_jsonl(path: Path) -> Iterator[Document]:
     """One document a line: ``id`` or ``_id``, ``text``, optional ``title`` and ``url`` (BEIR layout).
     A bad line stops the build with a message naming the file and the line."""
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            where = f"{shown(str(path))}:{lineno}"
-            try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                raise SourceError(f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SourceError(f"{where}: invalid JSON ({exc.msg})") from exc
-            yield _record(record, where)
+    for doc, _, _ in _read_jsonl_at(path):
+        yield doc
 
 
 def _files_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
 
 
-def load_documents(sources: Iterable[Path]) -> list[Document]:
-    """Documents from files and folders; ids are paths relative to the folder given (or file names)."""
-    documents: dict[str, Document] = {}
+@dataclass(frozen=True, slots=True)
+class DocumentRef:
+    """Where a document is, and what a build must know of it before reading it: its id and its text's hash.
+
+    A million short records held as documents cost their texts and about 350 bytes each for the whole
+    build; held as references, a build reads each one when it gets to it (``DocumentReader``)."""
+
+    doc_id: str
+    digest: bytes  # SHA-256 of the text, as Document.sha256 gives it in hex
+    path: Path
+    line: int = 0  # JSONL: the line's number and byte offset; 0: the whole file is the document
+    offset: int = 0
+    rel: str = ""  # a file's id as found (its path relative to the folder given)
+
+    @property
+    def sha256(self) -> str:
+        return self.digest.hex()
+
+
+def _found(sources: Iterable[Path]) -> Iterator[tuple[Document, Path, int, int, str]]:
+    """Every document of the sources: (document, file, JSONL line number or 0, its byte offset, file id)."""
     for source in sources:
         if not source.exists():
             raise SourceError(f"{shown(str(source))}: no such file or folder")
@@ -156,9 +189,68 @@ def load_documents(sources: Iterable[Path]) -> list[Document]:
             raise SourceError(f"{shown(str(source))}: unsupported file type (use {', '.join(SUPPORTED_SUFFIXES)})")
         for path, rel in pairs:
             _check_file_id(path, rel)
-            found = list(read_jsonl(path)) if path.suffix.lower() == ".jsonl" else [read_file(path, rel)]
-            for doc in found:
-                if doc.doc_id in documents:
-                    raise SourceError(f"duplicate document id '{shown(doc.doc_id)}' (from {shown(str(path))})")
-                documents[doc.doc_id] = doc
-    return [documents[k] for k in sorted(documents)]
+            if path.suffix.lower() == ".jsonl":
+                for doc, offset, line in _read_jsonl_at(path):
+                    yield doc, path, line, offset, rel
+            else:
+                yield read_file(path, rel), path, 0, 0, rel
+
+
+def _sorted_unique(found: Iterable[tuple[str, Path, object]]) -> list:
+    """Values by id, each id once (a second one is an error naming its file)."""
+    by_id: dict[str, object] = {}
+    for doc_id, path, value in found:
+        if doc_id in by_id:
+            raise SourceError(f"duplicate document id '{shown(doc_id)}' (from {shown(str(path))})")
+        by_id[doc_id] = value
+    return [by_id[k] for k in sorted(by_id)]
+
+
+def load_documents(sources: Iterable[Path]) -> list[Document]:
+    """Documents from files and folders; ids are paths relative to the folder given (or file names)."""
+    return _sorted_unique((d.doc_id, path, d) for d, path, _, _, _ in _found(sources))
+
+
+def scan_documents(sources: Iterable[Path]) -> list[DocumentRef]:
+    """What ``load_documents`` finds, in the same order, as references: each text is read and hashed, then
+    let go."""
+    return _sorted_unique(
+        (d.doc_id, path, DocumentRef(d.doc_id, hashlib.sha256(d.text.encode("utf-8", "surrogatepass")).digest(),
+                                     path, line, offset, rel))
+        for d, path, line, offset, rel in _found(sources))
+
+
+class DocumentReader:
+    """Reads referenced documents again, keeping each JSONL file open between records; a document whose
+    text no longer has the hash it had when scanned is an error (its source changed during the build)."""
+
+    def __init__(self) -> None:
+        self._files: dict[Path, BinaryIO] = {}
+
+    def read(self, ref: DocumentRef) -> Document:
+        if ref.line:
+            f = self._files.get(ref.path)
+            if f is None:
+                f = self._files[ref.path] = ref.path.open("rb")
+            f.seek(ref.offset)
+            try:
+                doc = _jsonl_line(f.readline(), ref.line, f"{shown(str(ref.path))}:{ref.line}")
+            except SourceError:  # the lines moved: what is at the offset now is no line of ours
+                doc = None
+        else:
+            doc = read_file(ref.path, ref.rel)
+        if doc is None or doc.doc_id != ref.doc_id or doc.sha256 != ref.sha256:
+            raise SourceError(f"{shown(str(ref.path))}: changed while it was being indexed "
+                              f"('{shown(ref.doc_id)}'); index again")
+        return doc
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+    def __enter__(self) -> DocumentReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ import faiss
 import numpy as np
 
 from corpus.cleaning import clean
-from corpus.documents import Document, load_documents
+from corpus.documents import Document, DocumentReader, DocumentRef, scan_documents
 from corpus.metadata import DEFAULT_FILE as DEFAULT_METADATA
 from corpus.metadata import SourceMeta, load_overrides, merge, parse_date
 from corpus.passages import ChunkSettings, make_passages
@@ -31,6 +31,8 @@ from indexer.keyword import build_keyword_index
 from indexer.onnx_export import PRECISIONS
 
 Progress = Callable[[str], None]
+#: What the fingerprint reads of a document: its id and its text's hash.
+SourceDocument = Document | DocumentRef
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ def precision_of(manifest: dict) -> str:
     return str(manifest.get("model", {}).get("precision", "float32"))
 
 
-def sources_fingerprint(documents: list[Document], chunking: ChunkSettings, overrides: dict,
+def sources_fingerprint(documents: Sequence[SourceDocument], chunking: ChunkSettings, overrides: dict,
                         precision: str = "float32") -> dict[str, str]:
     """What a version was built from, in a few digests: its documents (ids and text hashes, in order), the
     chunking, the embedding inputs and the metadata overrides. One digest for the documents keeps the manifest
@@ -168,7 +170,7 @@ def sources_fingerprint(documents: list[Document], chunking: ChunkSettings, over
     }
 
 
-def up_to_date(version: Path | None, documents: list[Document], chunking: ChunkSettings,
+def up_to_date(version: Path | None, documents: Sequence[SourceDocument], chunking: ChunkSettings,
                overrides: dict, precision: str = "float32") -> dict | None:
     """The live version's manifest when it was built from exactly these documents with these settings
     and is intact; None otherwise."""
@@ -219,7 +221,7 @@ def build_index(
         raise ValueError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
     arithmetic = resolve_arithmetic(arithmetic, precision)
     began = time.perf_counter()
-    documents = load_documents(sources)
+    documents = scan_documents(sources)  # ids and hashes: each text is read again when the build gets to it
     read_seconds = time.perf_counter() - began
     if not documents:
         raise ValueError("no documents found in " + ", ".join(map(str, sources)))
@@ -451,20 +453,23 @@ PASSAGE_VECTORS_TMP = ".passage_vectors.npy"  # passage vectors until they go in
 SENTENCE_VECTORS = layout.SENTENCE_VECTORS
 
 
-def _build(documents: list[Document], overrides: dict, previous: Path | None, index_dir: Path,
+def _build(documents: list[DocumentRef], overrides: dict, previous: Path | None, index_dir: Path,
            chunking: ChunkSettings, progress: Progress, show_bars: bool, metadata_file: Path | None,
            began: float, chunk_texts: int = CHUNK_TEXTS, threads: int | None = None,
            read_seconds: float = 0.0, precision: str = "float32", arithmetic: str = "float32") -> BuildReport:
     """Read, clean, cut, embed and write the documents chunk by chunk into a new version.
 
-    ``documents`` is consumed: each is let go once its passages are cut and its record written, so the texts
-    are not held through the keyword and dense stages. ``show_bars`` is accepted for the callers' sake;
+    ``documents`` (references: ids, hashes and where to read) is consumed: each document is read when the
+    build gets to it and let go once its passages are cut and its record written, so no text is held for
+    longer than that. ``show_bars`` is accepted for the callers' sake;
     progress lines (rate and ETA) replace bars."""
     total = len(documents)
     progress(f"read {total} documents")
     fingerprint = sources_fingerprint(documents, chunking, overrides, precision)
-    doc_ids: list[str] = []
-    doc_hashes = bytearray()  # 32-byte SHA-256 of each document's text, in doc_ids' order
+    # For the manifest's table of sources: ids one a line (no id holds a line break) and 32-byte hashes, in
+    # two buffers rather than a million small strings kept alive among the build's short-lived ones.
+    doc_ids = bytearray()
+    doc_hashes = bytearray()
     count = model.token_counter()
     reuse = PreviousVectors(previous, precision)
     timer = Timer()
@@ -504,10 +509,12 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
                          f"the model), {rate:.0f} texts/s, ETA {_duration(eta)}")
 
         with (folder / layout.DOCUMENTS).open("w", encoding="utf-8") as docs_out, \
-                (folder / layout.PASSAGES).open("w", encoding="utf-8") as passages_out:
+                (folder / layout.PASSAGES).open("w", encoding="utf-8") as passages_out, DocumentReader() as reader:
             documents.reverse()  # taken from the end, in order, and let go one by one
             for number in range(total):
-                d = documents.pop()
+                ref = documents.pop()
+                with timer("read documents"):
+                    d = reader.read(ref)
                 with timer("clean + cut"):
                     c = clean(d)
                     meta = merge(SourceMeta(title=c.title, url=d.url, published=parse_date(c.published)),
@@ -538,9 +545,9 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
                     totals["passages"] += len(passages)
                     totals["sentences"] += len(spans)
                 with timer("write documents.jsonl + passages.jsonl"):
-                    sha256 = d.sha256
-                    doc_ids.append(d.doc_id)
-                    doc_hashes.extend(bytes.fromhex(sha256))
+                    sha256 = ref.sha256  # the reader checked that the text still has it
+                    doc_ids.extend(d.doc_id.encode("utf-8", "surrogatepass") + b"\n")
+                    doc_hashes.extend(ref.digest)
                     docs_out.write(json.dumps({
                         "doc_id": d.doc_id, **meta.as_dict(), "title": meta.title or d.doc_id,
                         "kind": d.kind, "sha256": sha256, "text": d.text,
@@ -553,7 +560,7 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
                         }, ensure_ascii=False) + "\n")
                 if sum(map(len, pending)) >= chunk_texts:
                     flush(number + 1)
-            del d, c, passages
+            del ref, d, c, passages
             if any(pending):
                 flush(total)
         if not totals["passages"]:
@@ -596,7 +603,8 @@ def _build(documents: list[Document], overrides: dict, previous: Path | None, in
             "dense_index": dense_index,
             "keyword_index": {"library": "bm25s", "stemmer": "english", "stopwords": "en"},
             "chunking": chunking.as_dict(),
-            "sources": {doc_id: doc_hashes[32 * n:32 * n + 32].hex() for n, doc_id in enumerate(doc_ids)},
+            "sources": {doc_id: doc_hashes[32 * n:32 * n + 32].hex()
+                        for n, doc_id in enumerate(doc_ids.decode("utf-8", "surrogatepass").split("\n")[:-1])},
             "metadata_file": str(metadata_file) if metadata_file and metadata_file.exists() else None,
             "fingerprint": fingerprint,
             "counts": {"documents": total, "passages": totals["passages"],

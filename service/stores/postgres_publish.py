@@ -356,14 +356,14 @@ def index_into_store(sources: list[Path], dsn: str, progress: Progress = lambda 
     sources, metadata and settings (the build's fingerprint)."""
     import psycopg
 
-    from corpus.documents import load_documents
+    from corpus.documents import scan_documents
     from corpus.metadata import load_overrides
     from corpus.passages import ChunkSettings
     from indexer.build import build_index, sources_fingerprint
 
     began = time.perf_counter()
     if only_if_stale:
-        documents = load_documents(sources)
+        documents = scan_documents(sources)
         overrides = load_overrides(metadata_file)
         try:
             with connect(dsn, vectors=False) as conn:
