@@ -15,7 +15,9 @@ padded tokens each, run by one single-thread stream per core.
 from __future__ import annotations
 
 import json
+import queue
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +96,12 @@ class Bf16BulkEncoder:
             "INFERENCE_NUM_THREADS": str(self.lanes),
             "PERFORMANCE_HINT": "THROUGHPUT",
         })
-        self._ov = ov
+        self._requests = [self._compiled.create_infer_request() for _ in range(self.lanes)]
+
+    def close(self) -> None:
+        """Let the model go (its requests first)."""
+        self._requests = []
+        self._compiled = None
 
     def encode_bulk(self, texts: list[str], lanes: int | None = None,
                     timings: dict[str, float] | None = None) -> np.ndarray:
@@ -110,17 +117,26 @@ class Bf16BulkEncoder:
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         calls = plan_bulk_calls(lengths, BULK_TOKENS_PER_CALL)
         tokenized = time.perf_counter()
-        queue = self._ov.AsyncInferQueue(self._compiled, min(self.lanes, len(calls)))
+        # One synchronous request a lane, run from a Python thread (OpenVINO lets the GIL go while it infers).
+        # Not AsyncInferQueue: its Python callback lives in OpenVINO's stream threads, and releasing the
+        # compiled model then joined a thread that was waiting for the GIL the releasing thread held (a build
+        # hung in _Embedder.close).
+        requests: queue.SimpleQueue = queue.SimpleQueue()
+        for r in self._requests[:min(self.lanes, len(calls))]:
+            requests.put(r)
 
-        def done(request, rows: np.ndarray) -> None:
-            vectors = request.get_output_tensor(0).data
-            out[rows] = vectors
+        def run(rows: np.ndarray) -> None:
+            request = requests.get()
+            try:
+                request.infer(bulk_call_inputs(encodings, lengths, rows, self._with_types))
+                out[rows] = request.get_output_tensor(0).data
+            finally:
+                requests.put(request)
 
-        queue.set_callback(done)
-        # Longest calls first, so that the streams finish together.
-        for rows in reversed(calls):
-            queue.start_async(bulk_call_inputs(encodings, lengths, rows, self._with_types), rows)
-        queue.wait_all()
+        # Longest calls first, so that the lanes finish together.
+        with ThreadPoolExecutor(max_workers=min(self.lanes, len(calls))) as pool:
+            for finished in [pool.submit(run, rows) for rows in reversed(calls)]:
+                finished.result()
         # bfloat16 products leave the graph's normalisation a hair off unit length.
         out /= np.linalg.norm(out, axis=1, keepdims=True)
         if timings is not None:

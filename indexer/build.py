@@ -435,6 +435,8 @@ class _Embedder:
         """Finish the files and let the encoder go: the keyword and dense stages need its memory more."""
         for f in self.files:
             f.close()
+        if self._encoder is not None and hasattr(self._encoder, "close"):
+            self._encoder.close()
         self._encoder = None
         self.seen.clear()  # no text is added after this
 

@@ -287,3 +287,23 @@ def test_fingerprint_is_a_few_digests_whatever_the_corpus_and_moves_with_any_doc
     for other in (changed, renamed, docs[:-1], docs + [Document("r1000", "new", "record")]):
         assert fingerprint(other)["__sources__"] != base["__sources__"]
         assert fingerprint(other)["__chunking__"] == base["__chunking__"]
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bfloat16 units (the build embeds in float32)")
+def test_bf16_encoder_lets_its_model_go_and_a_new_one_agrees(seed_index):
+    """The build releases the encoder before its keyword and dense stages. The bf16 encoder runs one
+    synchronous request a lane from Python threads (no Python callback inside OpenVINO's threads, which
+    once left a release waiting for the GIL for ever); several rounds of encode and close give the same
+    vectors."""
+    folder = store.current_version(seed_index) / "encoder"
+    texts = seed_texts()[:300]
+    first = None
+    for _ in range(3):
+        encoder = Bf16BulkEncoder(folder, lanes=2)
+        vectors = encoder.encode_bulk(texts)
+        encoder.close()
+        assert encoder._compiled is None and not encoder._requests
+        if first is None:
+            first = vectors
+        np.testing.assert_allclose(vectors, first, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
