@@ -215,8 +215,7 @@ def scan_documents(sources: Iterable[Path]) -> list[DocumentRef]:
     """What ``load_documents`` finds, in the same order, as references: each text is read and hashed, then
     let go."""
     return _sorted_unique(
-        (d.doc_id, path, DocumentRef(d.doc_id, hashlib.sha256(d.text.encode("utf-8", "surrogatepass")).digest(),
-                                     path, line, offset, rel))
+        (d.doc_id, path, DocumentRef(d.doc_id, bytes.fromhex(d.sha256), path, line, offset, rel))
         for d, path, line, offset, rel in _found(sources))
 
 

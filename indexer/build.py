@@ -463,8 +463,8 @@ def _build(documents: list[DocumentRef], overrides: dict, previous: Path | None,
 
     ``documents`` (references: ids, hashes and where to read) is consumed: each document is read when the
     build gets to it and let go once its passages are cut and its record written, so no text is held for
-    longer than that. ``show_bars`` is accepted for the callers' sake;
-    progress lines (rate and ETA) replace bars."""
+    longer than that. ``show_bars`` is accepted for the callers' sake; progress lines (rate and ETA) replace
+    bars."""
     total = len(documents)
     progress(f"read {total} documents")
     fingerprint = sources_fingerprint(documents, chunking, overrides, precision)
@@ -547,12 +547,11 @@ def _build(documents: list[DocumentRef], overrides: dict, previous: Path | None,
                     totals["passages"] += len(passages)
                     totals["sentences"] += len(spans)
                 with timer("write documents.jsonl + passages.jsonl"):
-                    sha256 = ref.sha256  # the reader checked that the text still has it
                     doc_ids.extend(d.doc_id.encode("utf-8", "surrogatepass") + b"\n")
-                    doc_hashes.extend(ref.digest)
+                    doc_hashes.extend(ref.digest)  # the reader checked that the text still has it
                     docs_out.write(json.dumps({
                         "doc_id": d.doc_id, **meta.as_dict(), "title": meta.title or d.doc_id,
-                        "kind": d.kind, "sha256": sha256, "text": d.text,
+                        "kind": d.kind, "sha256": ref.sha256, "text": d.text,
                         **({"source_sha256": d.source_sha256} if d.source_sha256 else {}),
                     }, ensure_ascii=False) + "\n")
                     for p, prow in zip(passages, passage_rows, strict=True):
