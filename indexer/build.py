@@ -27,7 +27,7 @@ from corpus.passages import ChunkSettings, make_passages
 from indexer import layout, model, store
 from indexer.bf16_encoder import Bf16BulkEncoder, engine_label, resolve_arithmetic
 from indexer.dense import describe, make_dense_index
-from indexer.keyword import build_keyword_index
+from indexer.keyword import KeywordIndexWriter
 from indexer.onnx_export import PRECISIONS
 
 Progress = Callable[[str], None]
@@ -487,10 +487,13 @@ def _build(documents: list[DocumentRef], overrides: dict, previous: Path | None,
             raise
 
     def fill(folder: Path, embedder: _Embedder) -> dict:
-        passage_texts: list[str] = []  # what BM25 indexes (one copy of the text; vectors go to disk)
+        # Two BM25 fields: passage bodies, and document titles (scored once per document, added to its
+        # passages). Each chunk's texts are tokenized when it is embedded and let go; only token ids stay.
+        bodies, titles = KeywordIndexWriter(), KeywordIndexWriter()
+        any_title = False
         sentence_table = array("q")  # document number, start, end of each sentence row, flat
-        titles: list[str] = []
         pending: list[list[str]] = [[], [], []]
+        pending_keywords: tuple[list[str], list[str]] = ([], [])  # passage texts, document titles
         started, last_said = time.perf_counter(), time.perf_counter()
         progress(f"embedding the passages and sentences of {total} documents (chunks of {chunk_texts} "
                  "texts" + (f", reusing {len(reuse)} vectors of the live version" if reuse else "") + ")")
@@ -498,7 +501,10 @@ def _build(documents: list[DocumentRef], overrides: dict, previous: Path | None,
         def flush(done: int) -> None:
             nonlocal last_said
             embedder.add(pending)
-            for group in pending:
+            with timer("BM25 keyword index"):
+                for writer, texts in zip((bodies, titles), pending_keywords, strict=True):
+                    writer.add(texts)
+            for group in (*pending, *pending_keywords):
                 group.clear()
             now = time.perf_counter()
             if now - last_said >= PROGRESS_SECONDS or done == total:
@@ -542,8 +548,9 @@ def _build(documents: list[DocumentRef], overrides: dict, previous: Path | None,
                     pending[1].extend(sentence_texts)
                     pending[2].extend(sentence_inputs(sentence_texts, table) if len(passages) > 1 else sentence_texts)
                     sentence_table.extend(table.ravel().tolist())
-                    passage_texts.extend(p.text for p in passages)
-                    titles.append(meta.title or "")
+                    pending_keywords[0].extend(p.text for p in passages)
+                    pending_keywords[1].append(meta.title or "")
+                    any_title = any_title or bool(meta.title)
                     totals["passages"] += len(passages)
                     totals["sentences"] += len(spans)
                 with timer("write documents.jsonl + passages.jsonl"):
@@ -562,7 +569,7 @@ def _build(documents: list[DocumentRef], overrides: dict, previous: Path | None,
                 if sum(map(len, pending)) >= chunk_texts:
                     flush(number + 1)
             del ref, d, c, passages
-            if any(pending):
+            if any(pending) or any(pending_keywords):
                 flush(total)
         if not totals["passages"]:
             raise ValueError("the sources hold no indexable text")
@@ -580,11 +587,9 @@ def _build(documents: list[DocumentRef], overrides: dict, previous: Path | None,
             del sentence_table
         progress("building keyword index")
         with timer("BM25 keyword index"):
-            # Two fields: passage bodies, and document titles (scored once per document, added to its passages).
-            build_keyword_index(passage_texts, folder / layout.BODY_KEYWORDS)
-            del passage_texts[:]
-            if any(titles):
-                build_keyword_index(titles, folder / layout.TITLE_KEYWORDS)
+            bodies.save(folder / layout.BODY_KEYWORDS)
+            if any_title:
+                titles.save(folder / layout.TITLE_KEYWORDS)
         progress("writing the dense index")
         with timer("dense index"):
             index = make_dense_index(folder / PASSAGE_VECTORS_TMP)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Iterator
 from pathlib import Path
 
 import bm25s
@@ -16,15 +18,73 @@ def _tokenizer() -> bm25s.tokenization.Tokenizer:
     return bm25s.tokenization.Tokenizer(stemmer=Stemmer.Stemmer(STEMMER), stopwords=STOPWORDS)
 
 
+class TokenRows:
+    """Token ids of many texts in two flat arrays (ids, and where each text's ids end), handed to bm25s as
+    its ``ids``: a text's list of ids exists only while bm25s reads it, so a million passages cost their ids
+    (4 bytes a token) rather than a million strings or lists."""
+
+    def __init__(self) -> None:
+        self.ids = array("i")
+        self.ends = array("q")
+
+    def extend(self, rows: list[list[int]]) -> None:
+        for row in rows:
+            self.ids.extend(row)
+            self.ends.append(len(self.ids))
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __getitem__(self, n: int) -> list[int]:
+        start = self.ends[n - 1] if n > 0 else 0
+        return self.ids[start:self.ends[n]].tolist()
+
+    def __iter__(self) -> Iterator[list[int]]:
+        start = 0
+        for end in self.ends:
+            yield self.ids[start:end].tolist()
+            start = end
+
+
+class KeywordIndexWriter:
+    """A BM25 index written from texts added a batch at a time (the build's chunks), the texts let go as
+    soon as they are tokenized. The result is the index ``bm25s`` builds from all texts at once."""
+
+    def __init__(self) -> None:
+        self.tokenizer = _tokenizer()
+        self.rows = TokenRows()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, texts: list[str]) -> None:
+        self.rows.extend(self.tokenizer.tokenize(texts, update_vocab=True, return_as="ids", show_progress=False))
+
+    def save(self, folder: Path) -> None:
+        """Index what was added and write it to ``folder``; the ids and the vocabulary are released."""
+        rows, self.rows = self.rows, TokenRows()
+        # The matrix's columns as bm25s numbers them when given lists of ids: the ids that occur, and one more
+        # for an empty query (0 if no text has token 0, else the largest id + 1).
+        present = set(rows.ids)
+        present.add(max(present) + 1 if 0 in present else 0)
+        columns = {token: column for column, token in enumerate(present)}
+        retriever = bm25s.BM25()
+        retriever.index(bm25s.tokenization.Tokenized(ids=rows, vocab=dict(columns)), show_progress=False)
+        retriever.vocab_dict = columns
+        retriever.unique_token_ids_set = set(columns.values())
+        del rows
+        folder.mkdir(parents=True, exist_ok=True)
+        retriever.save(str(folder))
+        self.tokenizer.save_vocab(str(folder))
+        self.tokenizer.save_stopwords(str(folder))
+        self.tokenizer.reset_vocab()
+
+
 def build_keyword_index(texts: list[str], folder: Path) -> None:
-    tokenizer = _tokenizer()
-    ids = tokenizer.tokenize(texts, return_as="ids", show_progress=False)
-    retriever = bm25s.BM25()
-    retriever.index(ids, show_progress=False)
-    folder.mkdir(parents=True, exist_ok=True)
-    retriever.save(str(folder))
-    tokenizer.save_vocab(str(folder))
-    tokenizer.save_stopwords(str(folder))
+    """A BM25 index of ``texts`` (rows in their order) written to ``folder``."""
+    writer = KeywordIndexWriter()
+    writer.add(texts)
+    writer.save(folder)
 
 
 def rows_holding(postings: list[np.ndarray], items: np.ndarray) -> np.ndarray:
