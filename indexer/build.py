@@ -22,7 +22,7 @@ import faiss
 import numpy as np
 
 from corpus.cleaning import clean
-from corpus.documents import Document, DocumentReader, DocumentRef, scan_documents
+from corpus.documents import Document, DocumentReader, DocumentRef, DocumentRefs, scan_documents
 from corpus.metadata import DEFAULT_FILE as DEFAULT_METADATA
 from corpus.metadata import SourceMeta, load_overrides, merge, parse_date
 from corpus.passages import ChunkSettings, make_passages
@@ -470,23 +470,19 @@ PASSAGE_VECTORS_TMP = ".passage_vectors.npy"  # passage vectors until they go in
 SENTENCE_VECTORS = layout.SENTENCE_VECTORS
 
 
-def _build(documents: list[DocumentRef], overrides: dict, previous: Path | None, index_dir: Path,
+def _build(documents: DocumentRefs, overrides: dict, previous: Path | None, index_dir: Path,
            chunking: ChunkSettings, progress: Progress, show_bars: bool, metadata_file: Path | None,
            began: float, chunk_texts: int = CHUNK_TEXTS, threads: int | None = None,
            read_seconds: float = 0.0, precision: str = "float32", arithmetic: str = "float32") -> BuildReport:
     """Read, clean, cut, embed and write the documents chunk by chunk into a new version.
 
-    ``documents`` (references: ids, hashes and where to read) is consumed: each document is read when the
-    build gets to it and let go once its passages are cut and its record written, so no text is held for
-    longer than that. ``show_bars`` is accepted for the callers' sake; progress lines (rate and ETA) replace
-    bars."""
+    ``documents`` (references: ids, hashes and where to read, in flat buffers) is read in order: each
+    document is read when the build gets to it and let go once its passages are cut and its record written,
+    so no text is held for longer than that. ``show_bars`` is accepted for the callers' sake; progress lines
+    (rate and ETA) replace bars."""
     total = len(documents)
     progress(f"read {total} documents")
     fingerprint = sources_fingerprint(documents, chunking, overrides, precision)
-    # For the manifest's table of sources: ids one a line (no id holds a line break) and 32-byte hashes, in
-    # two buffers rather than a million small strings kept alive among the build's short-lived ones.
-    doc_ids = bytearray()
-    doc_hashes = bytearray()
     count = model.token_counter()
     reuse = PreviousVectors(previous, precision)
     timer = Timer()
@@ -533,9 +529,7 @@ def _build(documents: list[DocumentRef], overrides: dict, previous: Path | None,
 
         with (folder / layout.DOCUMENTS).open("w", encoding="utf-8") as docs_out, \
                 (folder / layout.PASSAGES).open("w", encoding="utf-8") as passages_out, DocumentReader() as reader:
-            documents.reverse()  # taken from the end, in order, and let go one by one
-            for number in range(total):
-                ref = documents.pop()
+            for number, ref in enumerate(documents):
                 with timer("read documents"):
                     d = reader.read(ref)
                 with timer("clean + cut"):
@@ -569,8 +563,6 @@ def _build(documents: list[DocumentRef], overrides: dict, previous: Path | None,
                     totals["passages"] += len(passages)
                     totals["sentences"] += len(spans)
                 with timer("write documents.jsonl + passages.jsonl"):
-                    doc_ids.extend(d.doc_id.encode("utf-8", "surrogatepass") + b"\n")
-                    doc_hashes.extend(ref.digest)  # the reader checked that the text still has it
                     docs_out.write(json.dumps({
                         "doc_id": d.doc_id, **meta.as_dict(), "title": meta.title or d.doc_id,
                         "kind": d.kind, "sha256": ref.sha256, "text": d.text,
@@ -626,8 +618,7 @@ def _build(documents: list[DocumentRef], overrides: dict, previous: Path | None,
             "dense_index": dense_index,
             "keyword_index": {"library": "bm25s", "stemmer": "english", "stopwords": "en"},
             "chunking": chunking.as_dict(),
-            "sources": {doc_id: doc_hashes[32 * n:32 * n + 32].hex()
-                        for n, doc_id in enumerate(doc_ids.decode("utf-8", "surrogatepass").split("\n")[:-1])},
+            "sources": {ref.doc_id: ref.sha256 for ref in documents},  # the reader checked each hash
             "metadata_file": str(metadata_file) if metadata_file and metadata_file.exists() else None,
             "fingerprint": fingerprint,
             "counts": {"documents": total, "passages": totals["passages"],

@@ -61,3 +61,32 @@ def test_index_built_by_reference_is_the_index_of_the_loaded_documents(tmp_path)
     assert manifest["sources"] == {d.doc_id: d.sha256 for d in load_documents([folder])}
     again = build_index([folder], tmp_path / "index", metadata_file=None, only_if_stale=True)
     assert again.skipped
+
+
+def test_references_are_read_one_at_a_time_in_id_order(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    records = [{"id": doc_id, "text": f"Text of {doc_id}."} for doc_id in ("zeta", "alpha", "émile", "beta")]
+    (folder / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    (folder / "b.txt").write_text("A plain file.", encoding="utf-8")
+    refs = scan_documents([folder])
+    assert len(refs) == 5
+    assert [r.doc_id for r in refs] == sorted(d.doc_id for d in load_documents([folder]))
+    assert refs[-1] == refs[4] and refs[0].doc_id == refs.doc_id(0)
+    assert sorted(r.line for r in refs) == [0, 1, 2, 3, 4]  # JSONL records by line; the text file whole
+    with pytest.raises(IndexError):
+        refs[5]
+    with DocumentReader() as reader:
+        assert [reader.read(r).text for r in refs] == [d.text for d in load_documents([folder])]
+
+
+def test_a_repeated_id_is_refused_naming_the_second_file(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(json.dumps({"id": "same", "text": "One."}) + "\n", encoding="utf-8")
+    (folder / "b.jsonl").write_text(json.dumps({"id": "x", "text": "Two."}) + "\n" +
+                                    json.dumps({"id": "same", "text": "Three."}) + "\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"duplicate document id '.*same' \(from .*b\.jsonl\)"):
+        scan_documents([folder])
+    with pytest.raises(SourceError, match=r"duplicate document id '.*same' \(from .*b\.jsonl\)"):
+        load_documents([folder])
