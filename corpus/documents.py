@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -199,19 +199,21 @@ def _found(sources: Iterable[Path]) -> Iterator[tuple[Document, Path, int, int, 
                 yield read_file(path, rel), path, 0, 0, rel
 
 
-def _sorted_unique(found: Iterable[tuple[str, Path, object]]) -> list:
-    """Values by id, each id once (a second one is an error naming its file)."""
-    by_id: dict[str, object] = {}
-    for doc_id, path, value in found:
-        if doc_id in by_id:
-            raise SourceError(f"duplicate document id '{shown(doc_id)}' (from {shown(str(path))})")
-        by_id[doc_id] = value
-    return [by_id[k] for k in sorted(by_id)]
+def _id_order(ids: list[str], path_of: Callable[[int], Path]) -> np.ndarray:
+    """Positions of ``ids`` in id order; a repeated id is a SourceError naming the file of its second
+    occurrence (``path_of`` gives the file of a position)."""
+    order = np.argsort(np.array(ids, dtype=object), kind="stable") if ids else np.zeros(0, dtype=np.int64)
+    for a, b in zip(order[:-1], order[1:], strict=True):  # sorted: a repeated id is next to its first
+        if ids[a] == ids[b]:
+            raise SourceError(f"duplicate document id '{shown(ids[b])}' (from {shown(str(path_of(b)))})")
+    return order
 
 
 def load_documents(sources: Iterable[Path]) -> list[Document]:
     """Documents from files and folders; ids are paths relative to the folder given (or file names)."""
-    return _sorted_unique((d.doc_id, path, d) for d, path, _, _, _ in _found(sources))
+    found = [(d, path) for d, path, _, _, _ in _found(sources)]
+    order = _id_order([d.doc_id for d, _ in found], lambda n: found[n][1])
+    return [found[n][0] for n in order]
 
 
 class DocumentRefs(Sequence[DocumentRef]):
@@ -231,11 +233,7 @@ class DocumentRefs(Sequence[DocumentRef]):
             places.extend((line, offset))
             file_of.append(files.setdefault((path, rel), len(files)))
         self._files = list(files)
-        order = np.argsort(np.array(ids, dtype=object), kind="stable") if ids else np.zeros(0, dtype=np.int64)
-        for a, b in zip(order[:-1], order[1:], strict=True):  # sorted: a repeated id is next to its first
-            if ids[a] == ids[b]:
-                path = self._files[file_of[b]][0]
-                raise SourceError(f"duplicate document id '{shown(ids[b])}' (from {shown(str(path))})")
+        order = _id_order(ids, lambda n: self._files[file_of[n]][0])
         self._ids = "".join(ids[n] for n in order)
         self._id_ends = np.cumsum([len(ids[n]) for n in order], dtype=np.int64)
         del ids
