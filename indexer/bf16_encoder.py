@@ -30,6 +30,12 @@ from service.encoder import (
     plan_bulk_calls,
 )
 
+#: Input shapes whose compiled kernels OpenVINO's CPU plugin keeps (``CPU_RUNTIME_CACHE_CAPACITY``, 5,000 by
+#: default). A build meets a new (batch, width) every few calls, and each kept shape held about 0.6 MB, so
+#: the default grew a million-record build by about 0.9 GB; 64 keeps the memory flat at the same speed
+#: (bench/experiments/ov_shape_cache.py, docs/BENCHMARKS.md).
+RUNTIME_CACHE_SHAPES = 64
+
 #: What ``kb index --arithmetic`` accepts: "auto" is bf16 where the CPU reports bfloat16 units, else float32.
 ARITHMETICS = ("auto", "bf16", "float32")
 
@@ -95,6 +101,7 @@ class Bf16BulkEncoder:
             "NUM_STREAMS": str(self.lanes),
             "INFERENCE_NUM_THREADS": str(self.lanes),
             "PERFORMANCE_HINT": "THROUGHPUT",
+            "CPU_RUNTIME_CACHE_CAPACITY": str(RUNTIME_CACHE_SHAPES),
         })
         self._requests = [self._compiled.create_infer_request() for _ in range(self.lanes)]
 
