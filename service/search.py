@@ -237,9 +237,12 @@ class Searcher:
                              keyword, fetched=(rows, fetched))
 
     def _keyword_top(self, keyword: np.ndarray, allowed: np.ndarray | None, depth: int) -> np.ndarray:
+        """The ``depth`` best passages by BM25 among those sharing a word with the query. Most passages of a
+        large corpus share none: selecting among the matched ones only costs a scan of the scores, where
+        a partition of all of them cost about a quarter of a search at a million passages."""
         scores = keyword if allowed is None else keyword[allowed]
-        top = _top(scores, depth)
-        top = top[scores[top] > 0]
+        matched = np.flatnonzero(scores > 0)
+        top = matched[_top(scores[matched], depth)]
         return top if allowed is None else allowed[top]
 
     def _dense_top(self, qv: np.ndarray, depth: int, allowed: Within | None = None) -> np.ndarray:

@@ -170,3 +170,20 @@ def test_sentence_signal_mixes_the_window_and_the_sentence_alone(searcher):
     assert 0.0 < SearchParams().window_share < 1.0
     assert not np.allclose(default, searcher.fuse(pool, "hybrid", one))
     assert not np.allclose(default, searcher.fuse(pool, "hybrid", zero))
+
+
+def test_keyword_list_is_the_best_matched_passages(searcher):
+    """The keyword candidates are the passages with the highest BM25 among those that share a word with
+    the query, best first; a document filter keeps only its rows."""
+    query = "difficult conversations with stakeholders"
+    scores = searcher.keyword_scores(query, SearchParams())
+    depth = 5
+    top = searcher._keyword_top(scores, None, depth)
+    matched = np.flatnonzero(scores > 0)
+    assert len(matched) > depth
+    assert list(scores[top]) == sorted(scores[matched], reverse=True)[:depth]
+    assert (scores[top] > 0).all()
+    allowed = np.flatnonzero(searcher.p_doc == searcher.p_doc[top[-1]])
+    within = searcher._keyword_top(scores, allowed, len(allowed))
+    assert set(within) == {r for r in allowed if scores[r] > 0}
+    assert list(scores[within]) == sorted(scores[within], reverse=True)
