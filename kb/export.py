@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping
 
 from service.citations import cite
 from service.search import Hit
+from service.stores import DocumentRecord
 
 NO_ANSWER = "No passage in the sources answers this question."
 
@@ -16,7 +18,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def render(hits: list[Hit], docs: dict, fmt: str, question: str, style: str = "apa") -> str:
+def render(hits: list[Hit], docs: Mapping[str, DocumentRecord], fmt: str, question: str, style: str = "apa") -> str:
     rows = []
     for h in hits:
         c = cite(docs[h.doc_id], h.highlight.start, h.highlight.end, style)
@@ -49,7 +51,7 @@ def render(hits: list[Hit], docs: dict, fmt: str, question: str, style: str = "a
     return "\n".join(parts)
 
 
-def render_check(draft: str, checked: list, docs: dict, fmt: str, style: str = "apa") -> str:
+def render_check(draft: str, checked: list, docs: Mapping[str, DocumentRecord], fmt: str, style: str = "apa") -> str:
     """A checked draft: the draft as written, with a mark and a citation after each supported sentence
     and a flag after each unsupported one (``text``), or with Markdown footnotes citing the sources (``md``)."""
     out: list[str] = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +109,26 @@ def _normalise_sentence(text: str) -> str:
     return " ".join(re.sub(r"^[\W\d]+", "", unicodedata.normalize("NFKC", text).lower()).split())
 
 
+class DocumentsById(Mapping[str, DocumentRecord]):
+    """The documents by id, read through the id -> number table the searcher keeps anyway (a second dict of
+    a million entries costs about 100 MB)."""
+
+    def __init__(self, documents: list[DocumentRecord], numbers: dict[str, int]) -> None:
+        self._documents, self._numbers = documents, numbers
+
+    def __getitem__(self, doc_id: str) -> DocumentRecord:
+        return self._documents[self._numbers[doc_id]]
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._numbers
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._numbers)
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+
 class Searcher:
     """A loaded, verified index version with its query encoder, over a store (``service.stores``)."""
 
@@ -125,7 +146,8 @@ class Searcher:
 
     def _load(self, threads: int | None, previous: Searcher | None) -> None:
         self.documents: list[DocumentRecord] = self.store.documents()
-        self.doc_by_id = {d.doc_id: d for d in self.documents}
+        self.doc_number = {d.doc_id: i for i, d in enumerate(self.documents)}
+        self.doc_by_id = DocumentsById(self.documents, self.doc_number)
         passages = self.store.passages()
         self.p_doc, self.p_start, self.p_end = passages.doc, passages.start, passages.end
         self.p_section = passages.section
@@ -135,12 +157,11 @@ class Searcher:
         self.keyword = self.store.body
         self.title_keyword = self.store.title
         self.speller = Speller.from_texts(d.text for d in self.documents)
-        self.doc_number = {d.doc_id: i for i, d in enumerate(self.documents)}
-        # Each document's passage numbers: a doc_ids filter costs what the chosen documents hold.
-        order = np.argsort(self.p_doc, kind="stable")
-        bounds = np.searchsorted(self.p_doc[order], np.arange(len(self.documents) + 1))
-        self.doc_rows = [order[bounds[i]:bounds[i + 1]] for i in range(len(self.documents))]
-        self.doc_passages = np.maximum(np.diff(bounds), 1)
+        # Each document's passage numbers, in document order, and where each document's begin: a doc_ids
+        # filter costs what the chosen documents hold.
+        self._rows_by_doc = np.argsort(self.p_doc, kind="stable")
+        self._doc_bounds = np.searchsorted(self.p_doc[self._rows_by_doc], np.arange(len(self.documents) + 1))
+        self.doc_passages = np.maximum(np.diff(self._doc_bounds), 1)
         self.answer_model = AnswerModel.load("question")
         self.claim_model = AnswerModel.load("claim")
         if previous is not None and _encoder_files(previous.manifest) == _encoder_files(self.manifest):
@@ -151,6 +172,10 @@ class Searcher:
     @property
     def passage_count(self) -> int:
         return len(self.p_doc)
+
+    def doc_rows(self, number: int) -> np.ndarray:
+        """The passage rows of document ``number``, in order."""
+        return self._rows_by_doc[self._doc_bounds[number]:self._doc_bounds[number + 1]]
 
     def encode(self, queries: list[str], lane: bool = False) -> np.ndarray:
         return self.encoder.encode(queries, lane=lane)
@@ -256,7 +281,7 @@ class Searcher:
         if unknown:
             raise QueryError(f"unknown doc_id: {unknown[0]!r}")
         numbers = sorted({self.doc_number[d] for d in doc_ids})
-        return Within(np.array(numbers, dtype=np.int64), np.concatenate([self.doc_rows[i] for i in numbers]))
+        return Within(np.array(numbers, dtype=np.int64), np.concatenate([self.doc_rows(i) for i in numbers]))
 
     def _signals(self, query: str, rows: np.ndarray, dense_query: np.ndarray, sentence_query: np.ndarray,
                  keyword: np.ndarray, fetched: tuple[np.ndarray, np.ndarray] | None = None) -> Pool:
@@ -378,7 +403,7 @@ class Searcher:
 
     def indexed_ranges(self, doc_id: str) -> list[tuple[int, int]]:
         """The document's text covered by passages, as merged [start, end) ranges in order."""
-        rows = self.doc_rows[self.doc_number[doc_id]]
+        rows = self.doc_rows(self.doc_number[doc_id])
         merged: list[tuple[int, int]] = []
         for s, e in sorted(zip(self.p_start[rows].tolist(), self.p_end[rows].tolist(), strict=True)):
             if merged and s <= merged[-1][1]:

@@ -52,7 +52,7 @@ def test_every_document_has_a_passage(record_searcher):
 ])
 def test_record_text_is_kept_whole(record_searcher, doc_id, words):
     doc = record_searcher.documents[record_searcher.doc_number[doc_id]]
-    rows = record_searcher.doc_rows[record_searcher.doc_number[doc_id]]
+    rows = record_searcher.doc_rows(record_searcher.doc_number[doc_id])
     covered = "".join(doc.text[record_searcher.p_start[r]:record_searcher.p_end[r]] for r in rows)
     assert words in covered
     assert covered.strip() == doc.text.strip()  # a short record is one passage: all of it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
@@ -13,6 +14,7 @@ from service.citations import cite
 from service.routers.deps import ERRORS, SearcherDep
 from service.routers.present import span_out
 from service.search import Hit
+from service.stores import DocumentRecord
 
 router = APIRouter()
 
@@ -25,7 +27,7 @@ def _source(hit: Hit, doc, style: str) -> schemas.CheckSource:
                                reference=c.reference)
 
 
-def _checked(c: CheckedSentence, docs: dict, style: str) -> schemas.CheckedSentence:
+def _checked(c: CheckedSentence, docs: Mapping[str, DocumentRecord], style: str) -> schemas.CheckedSentence:
     return schemas.CheckedSentence(
         start=c.start, end=c.end, text=c.text, supported=c.supported, confidence=round(c.probability, 4),
         sources=[_source(h, docs[h.doc_id], style) for h in c.sources],

@@ -25,7 +25,7 @@ import numpy as np
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a million records without a dict each
 class DocumentRecord:
     doc_id: str
     title: str

@@ -5,9 +5,10 @@ folder's files as ``indexer/build.py`` writes them (layout in ``indexer/store.py
 
 from __future__ import annotations
 
-import bisect
 import json
+import sys
 import threading
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +30,10 @@ _BLAS_LOCK = threading.Lock()
 _BLAS_THREADS_FROM = 4096
 
 
+def _int64s(values: array) -> np.ndarray:
+    return np.frombuffer(values, dtype=np.int64) if len(values) else np.zeros(0, dtype=np.int64)
+
+
 class FolderStore:
     """A verified version folder. ``check_hashes=False`` skips the files' checksums (tests, benches)."""
 
@@ -46,32 +51,49 @@ class FolderStore:
             raise store.BadIndexError(f"{version_dir}: cannot load ({type(exc).__name__}: {exc})") from exc
 
     def _load(self, folder: Path) -> None:
-        raw_docs = [json.loads(line) for line in (folder / layout.DOCUMENTS).open(encoding="utf-8")]
-        passages = [json.loads(line) for line in (folder / layout.PASSAGES).open(encoding="utf-8")]
+        # Line by line, into compact columns: a million records read whole as dicts first would more than
+        # double the load's peak, and the freed dicts would stay in the heap.
+        passage_doc, passage_start, passage_end = array("q"), array("q"), array("q")
+        sentence_count, sentence_flat = array("q"), array("q")
+        section: list[str | None] = []
+        with (folder / layout.PASSAGES).open(encoding="utf-8") as lines:
+            passage_ids = []
+            for line in lines:
+                p = json.loads(line)
+                passage_ids.append(p["doc_id"])
+                passage_start.append(p["start"])
+                passage_end.append(p["end"])
+                section.append(p["section"])
+                sentence_count.append(len(p["sentences"]))
+                sentence_flat.extend(p["sentences"])
         counts: dict[str, int] = {}
-        for p in passages:
-            counts[p["doc_id"]] = counts.get(p["doc_id"], 0) + 1
-        self._documents = [DocumentRecord(
-            doc_id=d["doc_id"], title=d["title"], published=d.get("published"), url=d.get("url"),
-            author=d.get("author"), site=d.get("site"),
-            kind=d["kind"], sha256=d["sha256"], text=d["text"], passage_count=counts.get(d["doc_id"], 0),
-            description=d.get("description"),
-        ) for d in raw_docs]
+        for doc_id in passage_ids:
+            counts[doc_id] = counts.get(doc_id, 0) + 1
+        self._documents = []
+        with (folder / layout.DOCUMENTS).open(encoding="utf-8") as lines:
+            for line in lines:
+                d = json.loads(line)
+                doc_id = d["doc_id"]
+                self._documents.append(DocumentRecord(
+                    # An untitled document's title is its id: one string for both.
+                    doc_id=doc_id, title=doc_id if d["title"] == doc_id else d["title"],
+                    published=d.get("published"), url=d.get("url"), author=d.get("author"), site=d.get("site"),
+                    kind=sys.intern(d["kind"]), sha256=d["sha256"], text=d["text"],
+                    passage_count=counts.get(doc_id, 0), description=d.get("description"),
+                ))
+        del counts
         doc_number = {d.doc_id: i for i, d in enumerate(self._documents)}
-        self._passages = PassageTable(
-            doc=np.array([doc_number[p["doc_id"]] for p in passages], dtype=np.int64),
-            start=np.array([p["start"] for p in passages], dtype=np.int64),
-            end=np.array([p["end"] for p in passages], dtype=np.int64),
-            section=[p["section"] for p in passages],
-        )
+        passage_doc.extend(doc_number[doc_id] for doc_id in passage_ids)
+        del passage_ids, doc_number
+        self._passages = PassageTable(doc=_int64s(passage_doc), start=_int64s(passage_start),
+                                      end=_int64s(passage_end), section=section)
         # Each passage's sentence rows, flat, with each passage's first position: one gather serves many.
-        p_sentences = [np.array(p["sentences"], dtype=np.int64) for p in passages]
-        self.p_sentence_count = np.array([len(rows) for rows in p_sentences], dtype=np.int64)
+        self.p_sentence_count = _int64s(sentence_count)
         self.p_sentence_first = np.cumsum(self.p_sentence_count) - self.p_sentence_count
-        self.p_sentence_flat = np.concatenate([np.zeros(0, dtype=np.int64), *p_sentences])
+        self.p_sentence_flat = _int64s(sentence_flat)
 
         self.dense = faiss.read_index(str(folder / layout.DENSE))
-        if self.dense.ntotal != len(passages) or self.dense.d != DIMENSION:
+        if self.dense.ntotal != len(section) or self.dense.d != DIMENSION:
             raise store.BadIndexError(f"{folder}: dense index does not match the passage table")
         # A flat (exact) index's vectors, viewed in place: searched with one matrix-vector product.
         flat = faiss.downcast_index(self.dense)
@@ -86,12 +108,12 @@ class FolderStore:
         self.context_vectors = np.load(folder / layout.CONTEXT_VECTORS, mmap_mode="r").view(np.ndarray)
         if not len(self.sentence_table) == len(self.sentence_vectors) == len(self.context_vectors):
             raise store.BadIndexError(f"{folder}: sentence vectors do not match the sentence table")
-        # Per document, its sentences sorted by start, for context lookups.
-        self.doc_sentences: list[list[tuple[int, int]]] = [[] for _ in self._documents]
-        for d, s, e in self.sentence_table.tolist():
-            self.doc_sentences[d].append((s, e))
-        for spans in self.doc_sentences:
-            spans.sort()
+        # Every sentence's span by document, then start, then end, and where each document's spans begin:
+        # the context lookups' search order, in three arrays rather than a list of tuples a document.
+        by_place = np.lexsort((self.sentence_table[:, 2], self.sentence_table[:, 1], self.sentence_table[:, 0]))
+        self._span_start = np.ascontiguousarray(self.sentence_table[by_place, 1])
+        self._span_end = np.ascontiguousarray(self.sentence_table[by_place, 2])
+        self._doc_spans = np.searchsorted(self.sentence_table[by_place, 0], np.arange(len(self._documents) + 1))
         self.body = KeywordIndex(folder / layout.BODY_KEYWORDS)
         self.title = KeywordIndex(folder / layout.TITLE_KEYWORDS) if (folder / layout.TITLE_KEYWORDS).is_dir() else None
 
@@ -152,20 +174,17 @@ class FolderStore:
                 for d, start, end in passages]
 
     def _neighbour(self, d: int, offset: int, before: bool) -> Span | None:
-        spans = self.doc_sentences[d]
+        first, last = int(self._doc_spans[d]), int(self._doc_spans[d + 1])
+        pos = first + int(np.searchsorted(self._span_start[first:last], offset))  # the first starting at or after
         if before:
-            pos = bisect.bisect_right(spans, (offset, -1)) - 1
-            while pos >= 0 and spans[pos][1] > offset:
+            pos -= 1  # the last starting before ``offset``; then back to one that also ends by then
+            while pos >= first and self._span_end[pos] > offset:
                 pos -= 1
-            if pos < 0:
+            if pos < first:
                 return None
-        else:
-            pos = bisect.bisect_left(spans, (offset, -1))
-            while pos < len(spans) and spans[pos][0] < offset:
-                pos += 1
-            if pos >= len(spans):
-                return None
-        return spans[pos]
+        elif pos >= last:
+            return None
+        return int(self._span_start[pos]), int(self._span_end[pos])
 
     def encoder_dir(self) -> Path:
         return self.version_dir / layout.ENCODER
