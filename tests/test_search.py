@@ -187,3 +187,19 @@ def test_keyword_list_is_the_best_matched_passages(searcher):
     within = searcher._keyword_top(scores, allowed, len(allowed))
     assert set(within) == {r for r in allowed if scores[r] > 0}
     assert list(scores[within]) == sorted(scores[within], reverse=True)
+
+
+def test_neighbouring_sentences_are_the_nearest_outside_the_passage(searcher):
+    """The folder store's context lookup against a plain scan of the document's sentences."""
+    store = searcher.store
+    table = store.sentence_table
+    rows = range(0, searcher.passage_count, max(1, searcher.passage_count // 40))
+    asked = [(int(searcher.p_doc[i]), int(searcher.p_start[i]), int(searcher.p_end[i])) for i in rows]
+    found = store.neighbours(asked)
+    for (d, start, end), (before, after) in zip(asked, found, strict=True):
+        spans = sorted((int(s), int(e)) for doc, s, e in table.tolist() if doc == d)
+        ended = [sp for sp in spans if sp[0] < start and sp[1] <= start]
+        begun = [sp for sp in spans if sp[0] >= end]
+        assert before == (ended[-1] if ended else None)
+        assert after == (begun[0] if begun else None)
+    assert any(b is not None for b, _ in found) and any(a is not None for _, a in found)
