@@ -31,8 +31,8 @@ from service.encoder import (
 )
 
 #: Input shapes whose compiled kernels OpenVINO's CPU plugin keeps (``CPU_RUNTIME_CACHE_CAPACITY``, 5,000 by
-#: default). A build meets a new (batch, width) every few calls, and each kept shape held about 0.6 MB, so
-#: the default grew a million-record build by about 0.9 GB; 64 keeps the memory flat at the same speed
+#: default). A build meets a new (batch, width) every few calls and each kept shape held about 0.6 MB: with
+#: the default a million-record build ended its embedding at 1,314 MB, with 64 at 918 MB, at the same speed
 #: (bench/experiments/ov_shape_cache.py, docs/BENCHMARKS.md).
 RUNTIME_CACHE_SHAPES = 64
 
@@ -79,6 +79,20 @@ def engine_label(arithmetic: str) -> str:
     return f"ONNX Runtime {ort.__version__}, {arithmetic}"
 
 
+def compile_settings(lanes: int, cache_shapes: int | None = RUNTIME_CACHE_SHAPES) -> dict[str, str]:
+    """OpenVINO's CPU settings for the build: bfloat16, one single-thread stream per lane (as ONNX Runtime's
+    lanes: no core waits for another), ``cache_shapes`` kernels kept (None: OpenVINO's default)."""
+    settings = {
+        "INFERENCE_PRECISION_HINT": "bf16",
+        "NUM_STREAMS": str(lanes),
+        "INFERENCE_NUM_THREADS": str(lanes),
+        "PERFORMANCE_HINT": "THROUGHPUT",
+    }
+    if cache_shapes is not None:
+        settings["CPU_RUNTIME_CACHE_CAPACITY"] = str(cache_shapes)
+    return settings
+
+
 class Bf16BulkEncoder:
     """``encode_bulk`` of ``service.encoder.QueryEncoder`` on OpenVINO in bfloat16 (see the module docstring)."""
 
@@ -95,14 +109,7 @@ class Bf16BulkEncoder:
         core = ov.Core()
         model = core.read_model(str(folder / "model.onnx"))
         self._with_types = any(p.get_any_name() == "token_type_ids" for p in model.inputs)
-        # One single-thread stream per lane, as ONNX Runtime's lanes: no core waits for another.
-        self._compiled = core.compile_model(model, "CPU", {
-            "INFERENCE_PRECISION_HINT": "bf16",
-            "NUM_STREAMS": str(self.lanes),
-            "INFERENCE_NUM_THREADS": str(self.lanes),
-            "PERFORMANCE_HINT": "THROUGHPUT",
-            "CPU_RUNTIME_CACHE_CAPACITY": str(RUNTIME_CACHE_SHAPES),
-        })
+        self._compiled = core.compile_model(model, "CPU", compile_settings(self.lanes))
         self._requests = [self._compiled.create_infer_request() for _ in range(self.lanes)]
 
     def close(self) -> None:

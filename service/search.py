@@ -264,7 +264,7 @@ class Searcher:
     def _keyword_top(self, keyword: np.ndarray, allowed: np.ndarray | None, depth: int) -> np.ndarray:
         """The ``depth`` best passages by BM25 among those sharing a word with the query. Most passages of a
         large corpus share none: selecting among the matched ones only costs a scan of the scores, where
-        a partition of all of them cost about a quarter of a search at a million passages."""
+        a partition of all of them cost about a third of a search at a million passages (docs/BENCHMARKS.md)."""
         scores = keyword if allowed is None else keyword[allowed]
         matched = np.flatnonzero(scores > 0)
         top = matched[_top(scores[matched], depth)]

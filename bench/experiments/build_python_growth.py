@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (bench/ goes on sys.path before its helpers are imported)
 """How much of a build's memory growth while it embeds is Python's (tracemalloc) and how much is native.
 
 Builds an index of SOURCES in this process with tracemalloc on, snapshots after two embedded chunks, and
@@ -12,12 +13,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tracemalloc
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import proc_status
+
 
 def rss_mb() -> float:
-    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    return proc_status(os.getpid())["VmRSS"]
 
 
 def main() -> None:

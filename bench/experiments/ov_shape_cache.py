@@ -3,16 +3,16 @@
 A build calls the model with a new (batch, width) now and then: ``plan_bulk_calls`` makes full calls
 (1024 padded tokens) and, at the end of each width within a chunk, a shorter one. OpenVINO's CPU plugin keeps
 compiled kernels per shape (``CPU_RUNTIME_CACHE_CAPACITY``, 5,000 by default). This feeds the compiled model
-``--shapes`` distinct shapes, the way a long build meets them, and prints RSS every ``--every`` shapes
-and the time per call, for each capacity asked for.
+``--shapes`` distinct shapes, the way a long build meets them, with the build's own settings
+(``indexer.bf16_encoder.compile_settings``) but the capacity, and prints the RSS growth every ``--every``
+shapes, the tokens a second, and the time to run a third of the shapes again, for each capacity asked for.
 
-    .venv/bin/python bench/experiments/ov_shape_cache.py index/v-*/encoder --capacities 5000,0,64 --shapes 1500
+    .venv/bin/python bench/experiments/ov_shape_cache.py index/v-*/encoder --capacities default,0,64 --shapes 1500
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import random
 import time
@@ -46,41 +46,36 @@ def shapes_like_a_build(count: int, seed: int) -> list[tuple[int, int]]:
 def run(folder: Path, capacity: int | None, shapes: list[tuple[int, int]], every: int) -> dict:
     import openvino as ov
 
+    from indexer.bf16_encoder import compile_settings
+
     core = ov.Core()
     model = core.read_model(str(Path(folder) / "model.onnx"))
     with_types = any(p.get_any_name() == "token_type_ids" for p in model.inputs)
-    config = {"INFERENCE_PRECISION_HINT": "bf16", "NUM_STREAMS": "2", "INFERENCE_NUM_THREADS": "2",
-              "PERFORMANCE_HINT": "THROUGHPUT"}
-    if capacity is not None:
-        config["CPU_RUNTIME_CACHE_CAPACITY"] = str(capacity)
-    compiled = core.compile_model(model, "CPU", config)
+    compiled = core.compile_model(model, "CPU", compile_settings(2, capacity))
     request = compiled.create_infer_request()
-    start = rss_mb()
-    timeline = []
-    tokens = 0
-    clock = time.perf_counter()
-    for i, (batch, width) in enumerate(shapes, 1):
+
+    def infer(batch: int, width: int) -> None:
         ids = np.full((batch, width), 1037, dtype=np.int64)
         ids[:, 0] = 101
         feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
         if with_types:
             feed["token_type_ids"] = np.zeros_like(ids)
         request.infer(feed)
+
+    start = rss_mb()
+    timeline = []
+    tokens = 0
+    clock = time.perf_counter()
+    for i, (batch, width) in enumerate(shapes, 1):
+        infer(batch, width)
         tokens += batch * width
         if i % every == 0:
             timeline.append((i, round(rss_mb() - start, 1)))
     seconds = time.perf_counter() - clock
-    # The same shapes again: what a cache hit saves.
     clock = time.perf_counter()
-    for batch, width in shapes[: len(shapes) // 3]:
-        ids = np.full((batch, width), 1037, dtype=np.int64)
-        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
-        if with_types:
-            feed["token_type_ids"] = np.zeros_like(ids)
-        request.infer(feed)
+    for batch, width in shapes[: len(shapes) // 3]:  # the same shapes again: what a kept kernel saves
+        infer(batch, width)
     again = time.perf_counter() - clock
-    del request, compiled
-    gc.collect()
     return {"capacity": capacity, "rss_growth_mb": timeline, "tokens_per_s_new_shapes": round(tokens / seconds),
             "seconds_first_pass": round(seconds, 1), "seconds_repeat_third": round(again, 1)}
 
@@ -88,7 +83,7 @@ def run(folder: Path, capacity: int | None, shapes: list[tuple[int, int]], every
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("encoder", type=Path, help="an index version's encoder/ folder")
-    parser.add_argument("--capacities", default="5000,0", help="comma-separated; 'default' for unset")
+    parser.add_argument("--capacities", default="default,64", help="comma-separated; 'default' for OpenVINO's")
     parser.add_argument("--shapes", type=int, default=1500)
     parser.add_argument("--every", type=int, default=250)
     parser.add_argument("--seed", type=int, default=5)

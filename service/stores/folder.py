@@ -51,8 +51,8 @@ class FolderStore:
             raise store.BadIndexError(f"{version_dir}: cannot load ({type(exc).__name__}: {exc})") from exc
 
     def _load(self, folder: Path) -> None:
-        # Line by line, into compact columns: a million records read whole as dicts first would more than
-        # double the load's peak, and the freed dicts would stay in the heap.
+        # Line by line, into compact columns: a million records read whole as dicts first raised the load's
+        # peak by about 2 GB, and the freed dicts stayed in the heap (docs/BENCHMARKS.md).
         passage_doc, passage_start, passage_end = array("q"), array("q"), array("q")
         sentence_count, sentence_flat = array("q"), array("q")
         section: list[str | None] = []
