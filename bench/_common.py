@@ -84,12 +84,13 @@ def wait_until_quiet(max_wait: float, threshold: float = 0.15, log=print) -> flo
 
 
 def proc_status(pid: int) -> dict[str, float]:
-    """VmRSS and VmHWM (peak resident) of a process, in MB."""
+    """Resident memory of a process in MB, to 0.1: all of it (VmRSS), anonymous (RssAnon: the heap),
+    file-backed (RssFile: mapped files) and the peak (VmHWM)."""
     out: dict[str, float] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key = line.split(":", 1)[0]
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(line.split()[1]) / 1024
+        if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
+            out[key] = round(int(line.split()[1]) / 1024, 1)
     return out
 
 

@@ -19,19 +19,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from _common import ROOT, bench_env, free_port
-
-FIELDS = ("VmRSS", "RssAnon", "RssFile", "VmHWM")
-
-
-def proc_status(pid: int) -> dict[str, float]:
-    """Resident memory of a process in MB: all of it, anonymous (heap), file-backed (mapped files), peak."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key = line.split(":", 1)[0]
-        if key in FIELDS:
-            out[key] = round(int(line.split()[1]) / 1024, 1)
-    return out
+from _common import ROOT, bench_env, free_port, proc_status
 
 KB = [sys.executable, "-m", "kb.cli"]
 

@@ -196,8 +196,9 @@ def test_neighbouring_sentences_are_the_nearest_outside_the_passage(searcher):
     rows = range(0, searcher.passage_count, max(1, searcher.passage_count // 40))
     asked = [(int(searcher.p_doc[i]), int(searcher.p_start[i]), int(searcher.p_end[i])) for i in rows]
     found = store.neighbours(asked)
+    rows_of_table = table.tolist()
     for (d, start, end), (before, after) in zip(asked, found, strict=True):
-        spans = sorted((int(s), int(e)) for doc, s, e in table.tolist() if doc == d)
+        spans = sorted((int(s), int(e)) for doc, s, e in rows_of_table if doc == d)
         ended = [sp for sp in spans if sp[0] < start and sp[1] <= start]
         begun = [sp for sp in spans if sp[0] >= end]
         assert before == (ended[-1] if ended else None)

@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (bench/ goes on sys.path before its helpers are imported)
 """Does the bfloat16 build encoder's memory grow with the number of input shapes it has seen?
 
 A build calls the model with a new (batch, width) now and then: ``plan_bulk_calls`` makes full calls
@@ -14,18 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import proc_status
+
 
 def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return proc_status(os.getpid())["VmRSS"]
 
 
 def shapes_like_a_build(count: int, seed: int) -> list[tuple[int, int]]:
