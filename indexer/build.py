@@ -157,7 +157,7 @@ def sources_fingerprint(documents: Sequence[SourceDocument], chunking: ChunkSett
                         precision: str = "float32") -> dict[str, str]:
     """What a version was built from, in a few digests: its documents (ids and text hashes, in order), the
     chunking, the embedding inputs and the metadata overrides. One digest for the documents keeps the manifest
-    small at a million of them (the manifest's ``sources`` lists each document's hash once)."""
+    small at a million of them; each document's own hash is in documents.jsonl."""
     def digest(value: object) -> str:
         return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -618,7 +618,6 @@ def _build(documents: DocumentRefs, overrides: dict, previous: Path | None, inde
             "dense_index": dense_index,
             "keyword_index": {"library": "bm25s", "stemmer": "english", "stopwords": "en"},
             "chunking": chunking.as_dict(),
-            "sources": {ref.doc_id: ref.sha256 for ref in documents},  # the reader checked each hash
             "metadata_file": str(metadata_file) if metadata_file and metadata_file.exists() else None,
             "fingerprint": fingerprint,
             "counts": {"documents": total, "passages": totals["passages"],

@@ -3,7 +3,7 @@
     index/
         CURRENT                       name of the live version folder
         v-<time>-<hash>/              one version, written whole, then published by switching CURRENT
-            manifest.json             format, model, chunking, sources' hashes, files' hashes, build time
+            manifest.json             format, model, chunking, sources' fingerprint, files' hashes, build time
             documents.jsonl           doc_id, title, published, url, author, site, description, kind, sha256, text
             passages.jsonl            doc_id, start, end, section, sentences (row numbers in sentences.npy)
             sentences.npy             (n, 3) int64: document number, start, end

@@ -62,4 +62,5 @@ def test_manifest_records_the_choice(seed_index):
     manifest = json.loads((version / "manifest.json").read_text())
     assert manifest["dense_index"]["type"] == "flat"
     assert manifest["model"]["dimension"] == 384 and manifest["chunking"]["max_tokens"] == 256
-    assert len(manifest["sources"]) == 5 and all(len(h) == 64 for h in manifest["sources"].values())
+    assert manifest["counts"]["documents"] == 5 and len(manifest["fingerprint"]["__sources__"]) == 64
+    assert "sources" not in manifest  # each document's hash is in documents.jsonl, not repeated here

@@ -10,7 +10,9 @@ import json
 import pytest
 
 from corpus.documents import DocumentReader, SourceError, load_documents, scan_documents
+from indexer import store
 from indexer.build import build_index
+from indexer.model import DIMENSION, MODEL_NAME
 
 
 def _collection(tmp_path):
@@ -57,10 +59,22 @@ def test_index_built_by_reference_is_the_index_of_the_loaded_documents(tmp_path)
     stored = [json.loads(line) for line in (version / "documents.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(d["doc_id"], d["text"], d["sha256"]) for d in stored] == \
            [(d.doc_id, d.text, d.sha256) for d in load_documents([folder])]
-    manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["sources"] == {d.doc_id: d.sha256 for d in load_documents([folder])}
     again = build_index([folder], tmp_path / "index", metadata_file=None, only_if_stale=True)
     assert again.skipped
+
+
+def test_a_version_whose_manifest_lists_every_hash_is_still_current_and_loads_without_the_list(tmp_path):
+    """Versions built before the manifest stopped repeating documents.jsonl's hashes keep working."""
+    folder = _collection(tmp_path)
+    version = build_index([folder], tmp_path / "index", metadata_file=None).version_dir
+    path = version / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    assert "sources" not in manifest
+    manifest["sources"] = {d.doc_id: d.sha256 for d in load_documents([folder])}
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    assert build_index([folder], tmp_path / "index", metadata_file=None, only_if_stale=True).skipped
+    loaded = store.verify(version, MODEL_NAME, DIMENSION)
+    assert "sources" not in loaded and loaded["counts"]["documents"] == len(manifest["sources"])
 
 
 def test_references_are_read_one_at_a_time_in_id_order(tmp_path):
