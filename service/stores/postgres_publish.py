@@ -181,7 +181,8 @@ def live_manifest(conn: Any) -> tuple[str, dict] | None:
     """The live version's name and manifest, or None."""
     if conn.execute("SELECT to_regclass('kb_current')").fetchone()[0] is None:
         return None
-    row = conn.execute("SELECT version, v.manifest FROM kb_current JOIN kb_versions v USING (version)").fetchone()
+    row = conn.execute("SELECT version, v.manifest - 'sources' "  # see PostgresStore._open
+                       "FROM kb_current JOIN kb_versions v USING (version)").fetchone()
     return None if row is None else (row[0], row[1])
 
 
