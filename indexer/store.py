@@ -98,8 +98,9 @@ def read_manifest(version_dir: Path) -> dict:
         raise BadIndexError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     if not isinstance(manifest, dict):
         raise BadIndexError(f"{path}: not a JSON object")
-    # Versions built before 2026-12-07 also listed every document's hash here (documents.jsonl holds them):
-    # at a million documents that table took 220 MB of a service's memory for as long as it ran.
+    # Versions built before 2026-12-08 also listed every document's hash here (documents.jsonl holds them):
+    # at a million documents that table held about 195 MB of a loaded service's memory for as long as it ran
+    # (docs/BENCHMARKS.md, "The manifest without every document's hash").
     manifest.pop("sources", None)
     return manifest
 

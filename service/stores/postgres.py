@@ -330,7 +330,7 @@ class PostgresStore:
 
         if conn.execute("SELECT to_regclass('kb_current')").fetchone()[0] is None:
             raise store.BadIndexError(f"no index in {redact(self.dsn)} (run `kb index --store ...` first)")
-        # Without 'sources': versions published before 2026-12-07 list every document's hash there (see
+        # Without 'sources': versions published before 2026-12-08 list every document's hash there (see
         # indexer.store.read_manifest), which the server leaves out instead of sending.
         row = conn.execute("SELECT v.version, v.schema_name, v.manifest - 'sources' FROM kb_current c "
                            "JOIN kb_versions v USING (version)").fetchone()
